@@ -1,0 +1,66 @@
+# zdedup front door.  `make demo` and `make test` work as the only command on a
+# fresh Debian 12 machine: both run `make setup`, which installs what is missing.
+#
+#   make            build everything user-facing into build/ (CLI: build/zdedup)
+#   make setup      install the Debian packages the project needs (idempotent)
+#   make test       every test tier
+#   make demo       the main job, end to end
+#   make kernel     build the patched test kernel (cached under ~/.cache/zdedup)
+#   make clean
+
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+PYTHON  := /usr/bin/python3
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages, grouped by what needs them.
+PKGS_BUILD  := build-essential cmake pkg-config libxxhash-dev libzstd-dev \
+               nlohmann-json3-dev libcli11-dev libgtest-dev googletest
+PKGS_PYTHON := python3-dev python3-pytest python3-numpy python3-pandas \
+               python3-matplotlib python3-nbclient python3-nbformat \
+               python3-ipykernel pybind11-dev python3-pybind11
+PKGS_KERNEL := linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio \
+               dwarves xz-utils kmod rsync
+PKGS_VM     := qemu-system-x86 busybox-static util-linux procps
+PKGS_BPF    := clang llvm libbpf-dev bpftool
+PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF)
+
+.PHONY: all setup build test test-unit test-cli demo kernel kernel-baseline clean
+
+all: build
+
+setup:
+	@missing=$$(for p in $(PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BUILD)/Makefile: CMakeLists.txt
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: $(BUILD)/Makefile
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
+
+test: setup build test-unit test-cli
+
+test-unit: build
+	$(BUILD)/zdedup_unit_tests --gtest_brief=1
+
+test-cli: build
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/cli
+
+demo: setup build
+	@tests/demo/scan-demo $(BUILD)
+
+kernel: setup
+	kpatch/build-kernel --variant patched
+
+kernel-baseline: setup
+	kpatch/build-kernel --variant baseline
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,75 @@
+#include <cinttypes>
+#include <cstdio>
+
+#include "commands.h"
+#include "zdedup/error.h"
+#include "zdedup/output.h"
+#include "zdedup/scan.h"
+
+namespace zdedup::cli {
+
+Action add_scan(CLI::App& app) {
+  struct Opts {
+    std::vector<int> pids;
+    bool all = false;
+    std::vector<std::string> files;
+    bool json = false;
+    std::string prometheus;
+    std::size_t top = 10;
+    std::size_t sample_every = 64;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand(
+      "scan", "Hash the resident anonymous memory of processes, or files, and count duplicate pages");
+  c->add_option("--pid,-p", o->pids, "Process to scan (repeatable)");
+  c->add_flag("--all,-a", o->all, "Scan every process (root sees all)");
+  c->add_option("files", o->files, "Raw files (memory images, core dumps) to scan as 4 KiB pages");
+  c->add_flag("--json", o->json, "Print one JSON object instead of the table");
+  c->add_option("--prometheus", o->prometheus, "Also write node_exporter textfile metrics to FILE");
+  c->add_option("--top", o->top, "Most shared contents to list")->capture_default_str();
+  c->add_option("--sample-every", o->sample_every,
+                "Compress every Nth non-zero page with zstd to estimate pool size")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  c->add_flag("--no-progress,-q", o->quiet, "No progress line on the terminal");
+  c->footer(
+      "Counts pages, zero pages, distinct non-zero contents and dedup ratio =\n"
+      "(pages - zero pages) / distinct. A file whose size is not a multiple of 4096\n"
+      "has its tail reported as tail_bytes. Reading another user's process needs root.\n\n"
+      "Examples:\n"
+      "  zdedup scan --pid $(pidof postgres | tr ' ' '\\n' | head -1)\n"
+      "  zdedup scan --all --json > fleet-host.json\n"
+      "  zdedup scan /var/crash/core.1234 --top 5\n"
+      "  zdedup scan --all --prometheus /var/lib/node_exporter/zdedup.prom -q");
+  return [o]() {
+    if (o->pids.empty() && !o->all && o->files.empty())
+      throw Error(Exit::bad_input, "scan needs --pid PID, --all or FILE... (see zdedup scan --help)");
+    ScanOptions so;
+    so.top_n = o->top;
+    so.sample_every = o->sample_every;
+    bool drew = false;
+    if (!o->quiet && progress_wanted())
+      so.progress = [&drew](const ScanProgress& p) {
+        drew = true;
+        if (p.bytes_total)
+          std::fprintf(stderr, "\r\033[Kscanning %s: %s of ~%s", p.current.c_str(),
+                       format_bytes(p.bytes_done).c_str(), format_bytes(p.bytes_total).c_str());
+        else
+          std::fprintf(stderr, "\r\033[Kscanning %s: %s", p.current.c_str(),
+                       format_bytes(p.bytes_done).c_str());
+      };
+    Scanner scanner(so);
+    for (const std::string& f : o->files) scanner.add_file(f);
+    for (int pid : o->pids) scanner.add_pid(pid);
+    if (o->all) scanner.add_all_processes();
+    if (drew) std::fprintf(stderr, "\r\033[K");
+    ScanResult r = scanner.result();
+    for (const std::string& w : r.warnings) error_line("warning: " + w);
+    emit(o->json ? to_json(r).dump(2) + "\n" : render_table(r));
+    if (!o->prometheus.empty()) write_file_atomic(o->prometheus, render_prometheus(r));
+    return static_cast<int>(Exit::ok);
+  };
+}
+
+}  // namespace zdedup::cli

@@ -1,0 +1,25 @@
+// zdedup CLI: each subcommand registers its options and runs a library call.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace zdedup::cli {
+
+// A subcommand's action; returns the process exit status.
+using Action = std::function<int()>;
+
+Action add_scan(CLI::App& app);
+Action add_report(CLI::App& app);
+Action add_gate(CLI::App& app);
+
+// Prints "zdedup: MESSAGE" on stderr.
+void error_line(const std::string& message);
+// True when progress lines should be drawn (stderr is a terminal).
+bool progress_wanted();
+// Writes @text to stdout and flushes it.
+void emit(const std::string& text);
+
+}  // namespace zdedup::cli

@@ -1,0 +1,71 @@
+// zdedup: the command-line shell over the analyzer library.
+#include <unistd.h>
+
+#include <cstdio>
+#include <utility>
+#include <vector>
+
+#include "commands.h"
+#include "zdedup/error.h"
+
+namespace zdedup::cli {
+
+void error_line(const std::string& message) { std::fprintf(stderr, "zdedup: %s\n", message.c_str()); }
+
+bool progress_wanted() { return isatty(fileno(stderr)); }
+
+void emit(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace zdedup::cli
+
+int main(int argc, char** argv) {
+  using namespace zdedup;
+  CLI::App app{
+      "zdedup: measure and validate deduplication of zswap pages.\n"
+      "Hash 4 KiB pages (XXH64, seed 0), count duplicates, report what dedup saves."};
+  app.set_version_flag("--version", "zdedup 0.1.0");
+  app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 ok/pass, 1 check failed (gate, validate), 2 bad input or usage,\n"
+      "3 input damaged (salvaged result printed), 4 not possible on this host (privileges,\n"
+      "kernel features).\n\n"
+      "Examples:\n"
+      "  zdedup scan --pid 1234            # duplicate pages in a process's anonymous memory\n"
+      "  zdedup scan --all --json          # every process, as JSON\n"
+      "  zdedup report run.zdt             # summarize a recorded trace\n"
+      "  zdedup gate --min-ratio 1.2 r.json  # CI: fail when the dedup ratio drops below 1.2\n"
+      "Run 'zdedup COMMAND --help' for each command's options.");
+  const std::vector<std::pair<std::string, cli::Action>> actions = {
+      {"scan", cli::add_scan(app)},
+      {"report", cli::add_report(app)},
+      {"gate", cli::add_gate(app)},
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cli::error_line(e.what());
+    std::fprintf(stderr, "Run 'zdedup --help' for usage.\n");
+    return static_cast<int>(Exit::bad_input);
+  }
+  try {
+    for (const auto& [name, action] : actions)
+      if (app.got_subcommand(name)) return action();
+  } catch (const Error& e) {
+    cli::error_line(e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    cli::error_line(std::string("internal error: ") + e.what());
+    return static_cast<int>(Exit::bad_input);
+  }
+  return static_cast<int>(Exit::bad_input);
+}

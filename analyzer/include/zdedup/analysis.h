@@ -1,0 +1,58 @@
+// zdedup: statistics over a shadow index, and replaying traces into one.
+//
+// Definitions (DESIGN.md): logical pages = live stored slots; distinct = live
+// distinct contents (per scope); dedup ratio = logical / distinct (1.0 when
+// nothing is stored); saved = compressed bytes that sharing avoids.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "zdedup/shadow_index.h"
+#include "zdedup/trace.h"
+
+namespace zdedup {
+
+double dedup_ratio(std::uint64_t logical, std::uint64_t distinct);
+
+struct Summary {
+  std::uint64_t logical_pages = 0;
+  std::uint64_t distinct = 0;
+  std::uint64_t duplicate_pages = 0;  // logical - distinct
+  std::uint64_t zero_pages = 0;
+  std::uint64_t saved_bytes = 0;      // over contents of known size
+  std::uint64_t pool_bytes = 0;       // compressed bytes with dedup
+  std::uint64_t unsized_contents = 0; // contents of unknown compressed size
+  double dedup_ratio = 1.0;
+  std::uint64_t drops = 0;            // events the recorder lost
+  std::uint64_t index_bytes = 0;      // analyzer memory for the index
+  bool global_scope = false;
+  EventCounters events;
+  std::vector<ScopeStats> scopes;
+  std::vector<ContentView> top;
+};
+
+Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t drops = 0);
+
+struct AnalyzeOptions {
+  bool global_scope = false;
+  std::size_t top_n = 10;
+  // Called after each frame with the events replayed so far.
+  std::function<void(std::uint64_t events)> progress;
+};
+
+struct TraceReport {
+  TraceInfo info;
+  Summary summary;
+};
+
+// Replays one trace (salvaging up to any damage, see info.damage).
+TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options = {});
+
+// Combines reports of separate traces (separate hosts or runs): counts add up,
+// contents are not merged across traces.
+Summary combine(const std::vector<TraceReport>& reports, std::size_t top_n);
+
+}  // namespace zdedup

@@ -1,0 +1,40 @@
+// zdedup: renderings of results — a human table, JSON, Prometheus textfile.
+// The CLI and the Python module print exactly these.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "zdedup/analysis.h"
+#include "zdedup/scan.h"
+
+namespace zdedup {
+
+constexpr int kJsonSchema = 1;
+
+// "1.50 MiB", "512 B": binary units, three significant digits.
+std::string format_bytes(std::uint64_t bytes);
+// "%016llx": how content hashes appear everywhere (kernel dedup_index too).
+std::string format_hash(std::uint64_t hash);
+
+nlohmann::json to_json(const Summary& s);
+nlohmann::json to_json(const ScanResult& r);
+// One or more traces: the combined summary at top level, per trace below.
+nlohmann::json report_json(const std::vector<TraceReport>& reports, std::size_t top_n);
+
+std::string render_table(const ScanResult& r);
+std::string render_table(const Summary& s, const std::string& title);
+std::string render_report_table(const std::vector<TraceReport>& reports, std::size_t top_n);
+
+// node_exporter textfile format.
+std::string render_prometheus(const ScanResult& r);
+std::string render_prometheus(const Summary& s);
+
+// Writes @content to @path through a temporary file in the same directory and
+// rename(2), so a reader (node_exporter) never sees a half-written file.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+}  // namespace zdedup

@@ -1,0 +1,117 @@
+// zdedup scan: how much would dedup give, without BPF, on any kernel.
+//
+// Hashes 4 KiB pages (XXH64, seed 0) of raw files, of memory buffers, or of
+// the resident anonymous memory of processes (/proc/PID/maps + pagemap +
+// /proc/PID/mem), and counts pages, zero pages and distinct non-zero contents.
+// Identity is by 64-bit hash only (no byte comparison across sources); at
+// 2^-64 per pair the expected number of false merges stays far below one page
+// for any memory size a machine has.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "zdedup/flat_map.h"
+
+namespace zdedup {
+
+struct ScanProgress {
+  std::uint64_t bytes_done = 0;
+  std::uint64_t bytes_total = 0;  // 0 when unknown
+  std::string current;            // source being scanned
+};
+
+struct ScanOptions {
+  // Every Nth non-zero page is compressed with zstd to estimate the pool size.
+  std::size_t sample_every = 64;
+  int zstd_level = 3;  // what zswap's zstd uses (ZSTD_CLEVEL_DEFAULT)
+  std::size_t top_n = 10;
+  // Called at most every ~250 ms during long scans.
+  std::function<void(const ScanProgress&)> progress;
+};
+
+struct ScanSource {
+  std::string name;  // path, or "pid 123 (comm)"
+  std::string kind;  // "file", "pid", "buffer"
+  std::uint64_t pages = 0;
+  std::uint64_t zero_pages = 0;
+  std::uint64_t tail_bytes = 0;     // bytes after the last whole page (files)
+  std::uint64_t swapped_pages = 0;  // anon pages on swap, not read (pids)
+  std::string status = "ok";        // "ok", "exited", or "error: ..."
+};
+
+struct SharedPage {
+  std::uint64_t hash = 0;
+  std::uint64_t pages = 0;
+};
+
+struct ScanResult {
+  std::uint64_t pages = 0;       // whole 4 KiB pages hashed
+  std::uint64_t zero_pages = 0;
+  std::uint64_t distinct = 0;    // distinct non-zero contents
+  std::uint64_t tail_bytes = 0;  // bytes in partial pages (not in pages)
+  std::uint64_t partial_pages = 0;
+  std::uint64_t swapped_pages = 0;
+  std::uint64_t processes_skipped = 0;  // --all: unreadable or gone
+  // Compressibility sample.
+  std::size_t sample_every = 0;
+  std::uint64_t sampled_pages = 0;
+  std::uint64_t sampled_compressed_bytes = 0;
+  double seconds = 0;
+  std::vector<SharedPage> top;
+  std::vector<ScanSource> sources;
+  std::vector<std::string> warnings;
+
+  std::uint64_t nonzero_pages() const { return pages - zero_pages; }
+  std::uint64_t duplicate_pages() const { return nonzero_pages() - distinct; }
+  // (pages - zero_pages) / distinct; 1.0 when there is nothing to share.
+  double dedup_ratio() const;
+  // zstd estimates scaled from the sample; 0 when nothing was sampled.
+  double mean_compressed_page() const;
+  std::uint64_t est_compressed_bytes() const;        // non-zero pages, no dedup
+  std::uint64_t est_dedup_compressed_bytes() const;  // distinct contents only
+};
+
+class Scanner {
+ public:
+  explicit Scanner(ScanOptions options = {});
+  ~Scanner();
+  Scanner(const Scanner&) = delete;
+  Scanner& operator=(const Scanner&) = delete;
+
+  // Each throws Error (one-line message): bad_input for a missing or
+  // unreadable file or a PID that does not exist, unsupported when the
+  // process cannot be read for lack of privileges.  A process that exits
+  // mid-scan keeps what was read and is marked "exited".
+  void add_file(const std::string& path);
+  void add_pid(pid_t pid);
+  // Every process but this one; skips ones it may not read or that vanish.
+  void add_all_processes();
+  void add_buffer(const void* data, std::size_t size, const std::string& name);
+
+  ScanResult result() const;
+
+ private:
+  enum class PidOutcome { ok, gone, denied };
+  PidOutcome scan_pid(pid_t pid, ScanSource& src);
+  void feed_pages(const unsigned char* data, std::size_t pages, ScanSource& src);
+  void report_progress(bool force);
+
+  ScanOptions opt_;
+  FlatMap64 counts_;  // non-zero content hash -> pages
+  ScanResult r_;
+  std::uint64_t nonzero_seen_ = 0;
+  std::uint64_t bytes_done_ = 0;
+  std::uint64_t bytes_total_ = 0;
+  std::string current_;
+  std::uint64_t last_progress_ns_ = 0;
+  std::uint64_t start_ns_;
+  void* zctx_;  // ZSTD_CCtx
+  std::vector<unsigned char> zbuf_;
+};
+
+}  // namespace zdedup

@@ -1,0 +1,87 @@
+#include "zdedup/analysis.h"
+
+#include <algorithm>
+
+namespace zdedup {
+
+double dedup_ratio(std::uint64_t logical, std::uint64_t distinct) {
+  return distinct ? double(logical) / double(distinct) : 1.0;
+}
+
+Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t drops) {
+  Summary s;
+  s.logical_pages = index.logical();
+  s.distinct = index.distinct();
+  s.duplicate_pages = s.logical_pages - s.distinct;
+  s.zero_pages = index.zero_pages();
+  s.saved_bytes = index.saved_bytes();
+  s.pool_bytes = index.pool_bytes();
+  s.unsized_contents = index.unsized_contents();
+  s.dedup_ratio = dedup_ratio(s.logical_pages, s.distinct);
+  s.drops = drops;
+  s.index_bytes = index.memory_bytes();
+  s.global_scope = index.global_scope();
+  s.events = index.counters();
+  s.scopes = index.scopes();
+  s.top = index.top(top_n);
+  return s;
+}
+
+TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options) {
+  TraceReader reader(path);
+  ShadowIndex index(options.global_scope);
+  std::vector<Event> batch;
+  std::uint64_t n = 0;
+  while (reader.next(batch)) {
+    for (const Event& e : batch) index.apply(e);
+    n += batch.size();
+    if (options.progress) options.progress(n);
+  }
+  TraceReport r;
+  r.info = reader.info();
+  r.summary = summarize(index, options.top_n, r.info.drops);
+  return r;
+}
+
+namespace {
+void add_counters(EventCounters& a, const EventCounters& b) {
+  a.stores += b.stores;
+  a.stores_rejected += b.stores_rejected;
+  a.stores_unhashed += b.stores_unhashed;
+  a.stale_replaced += b.stale_replaced;
+  a.stale_erased += b.stale_erased;
+  a.loads += b.loads;
+  a.loads_exclusive += b.loads_exclusive;
+  a.load_misses += b.load_misses;
+  a.invalidates += b.invalidates;
+  a.writebacks += b.writebacks;
+  a.unknown_slots += b.unknown_slots;
+  a.integrity_mismatches += b.integrity_mismatches;
+}
+}  // namespace
+
+Summary combine(const std::vector<TraceReport>& reports, std::size_t top_n) {
+  Summary t;
+  for (const TraceReport& r : reports) {
+    const Summary& s = r.summary;
+    t.logical_pages += s.logical_pages;
+    t.distinct += s.distinct;
+    t.duplicate_pages += s.duplicate_pages;
+    t.zero_pages += s.zero_pages;
+    t.saved_bytes += s.saved_bytes;
+    t.pool_bytes += s.pool_bytes;
+    t.unsized_contents += s.unsized_contents;
+    t.drops += s.drops;
+    t.index_bytes += s.index_bytes;
+    t.global_scope = s.global_scope;
+    add_counters(t.events, s.events);
+    t.top.insert(t.top.end(), s.top.begin(), s.top.end());
+  }
+  t.dedup_ratio = dedup_ratio(t.logical_pages, t.distinct);
+  std::sort(t.top.begin(), t.top.end(),
+            [](const ContentView& a, const ContentView& b) { return a.refs > b.refs; });
+  if (t.top.size() > top_n) t.top.resize(top_n);
+  return t;
+}
+
+}  // namespace zdedup

@@ -1,0 +1,73 @@
+#include "zdedup/gate.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "zdedup/analysis.h"
+#include "zdedup/error.h"
+#include "zdedup/trace.h"
+
+namespace zdedup {
+
+double read_dedup_ratio(const std::string& path) {
+  if (is_trace_file(path)) {
+    TraceReport r = analyze_trace(path);
+    if (r.info.damage)
+      throw Error(Exit::bad_input, path + ": trace damaged at byte " +
+                                       std::to_string(r.info.damage->offset) + " (" +
+                                       r.info.damage->reason + "); refusing to gate on part of it");
+    return r.summary.dedup_ratio;
+  }
+  std::ifstream f(path);
+  if (!f) throw Error(Exit::bad_input, "cannot open " + path);
+  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+  if (j.is_discarded()) throw Error(Exit::bad_input, path + ": not valid JSON");
+  if (!j.is_object() || !j.contains("dedup_ratio") || !j["dedup_ratio"].is_number())
+    throw Error(Exit::bad_input, path + ": no numeric \"dedup_ratio\" (not a zdedup report)");
+  double ratio = j["dedup_ratio"].get<double>();
+  if (!std::isfinite(ratio) || ratio < 1.0)
+    throw Error(Exit::bad_input, path + ": dedup_ratio " + std::to_string(ratio) + " is not >= 1");
+  return ratio;
+}
+
+GateResult gate(const std::string& input, const GateOptions& o) {
+  if (!o.min_ratio && !o.baseline)
+    throw Error(Exit::bad_input, "gate needs --min-ratio and/or --baseline with --max-drop");
+  if (o.baseline && !o.max_drop_pct)
+    throw Error(Exit::bad_input, "--baseline needs --max-drop PCT");
+  if (o.max_drop_pct && !o.baseline)
+    throw Error(Exit::bad_input, "--max-drop needs --baseline FILE");
+  if (o.max_drop_pct && (*o.max_drop_pct < 0 || *o.max_drop_pct > 100))
+    throw Error(Exit::bad_input, "--max-drop must be a percentage between 0 and 100");
+  GateResult r;
+  r.ratio = read_dedup_ratio(input);
+  r.pass = true;
+  char buf[256];
+  std::string why;
+  if (o.min_ratio) {
+    bool ok = r.ratio >= *o.min_ratio;
+    std::snprintf(buf, sizeof(buf), "dedup ratio %.4f %s minimum %.4f", r.ratio, ok ? ">=" : "<",
+                  *o.min_ratio);
+    why += buf;
+    r.pass = r.pass && ok;
+  }
+  if (o.baseline) {
+    double base = read_dedup_ratio(*o.baseline);
+    r.baseline_ratio = base;
+    double floor = base * (1.0 - *o.max_drop_pct / 100.0);
+    double drop = 100.0 * (base - r.ratio) / base;
+    bool ok = r.ratio >= floor;
+    std::snprintf(buf, sizeof(buf), "%sdedup ratio %.4f vs baseline %.4f: %s %.2f %% (allowed %.2f %%)",
+                  why.empty() ? "" : "; ", r.ratio, base, drop >= 0 ? "drop" : "gain",
+                  std::fabs(drop), *o.max_drop_pct);
+    why += buf;
+    r.pass = r.pass && ok;
+  }
+  r.explanation = std::string(r.pass ? "PASS: " : "FAIL: ") + why;
+  return r;
+}
+
+}  // namespace zdedup

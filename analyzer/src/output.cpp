@@ -1,0 +1,338 @@
+#include "zdedup/output.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "zdedup/error.h"
+#include "zdedup/page_hash.h"
+
+namespace zdedup {
+
+using nlohmann::json;
+
+std::string format_bytes(std::uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = double(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 5) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0)
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 " B", bytes);
+  else
+    std::snprintf(buf, sizeof(buf), v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v,
+                  units[u]);
+  return buf;
+}
+
+std::string format_hash(std::uint64_t hash) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016" PRIx64, hash);
+  return buf;
+}
+
+namespace {
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof(buf), f, ap);
+  va_end(ap);
+  return buf;
+}
+
+double pct(std::uint64_t part, std::uint64_t whole) {
+  return whole ? 100.0 * double(part) / double(whole) : 0.0;
+}
+
+// A row of the two-column tables: label, value, optional note.
+std::string row(const std::string& label, const std::string& value, const std::string& note = "") {
+  std::string s = fmt("  %-22s %14s", label.c_str(), value.c_str());
+  if (!note.empty()) s += "   " + note;
+  return s + "\n";
+}
+
+std::string num(std::uint64_t v) { return fmt("%" PRIu64, v); }
+
+json events_json(const EventCounters& c) {
+  return json{{"stores", c.stores},
+              {"stores_rejected", c.stores_rejected},
+              {"stores_unhashed", c.stores_unhashed},
+              {"stale_replaced", c.stale_replaced},
+              {"stale_erased", c.stale_erased},
+              {"loads", c.loads},
+              {"loads_exclusive", c.loads_exclusive},
+              {"load_misses", c.load_misses},
+              {"invalidates", c.invalidates},
+              {"writebacks", c.writebacks},
+              {"unknown_slots", c.unknown_slots},
+              {"integrity_mismatches", c.integrity_mismatches}};
+}
+
+}  // namespace
+
+json to_json(const Summary& s) {
+  json scopes = json::array();
+  for (const ScopeStats& sc : s.scopes)
+    scopes.push_back({{"scope", sc.scope},
+                      {"logical_pages", sc.logical},
+                      {"distinct", sc.distinct},
+                      {"zero_pages", sc.zero_pages},
+                      {"saved_bytes", sc.saved_bytes},
+                      {"dedup_ratio", dedup_ratio(sc.logical, sc.distinct)}});
+  json top = json::array();
+  for (const ContentView& c : s.top)
+    top.push_back({{"hash", format_hash(c.hash)},
+                   {"scope", c.scope},
+                   {"refs", c.refs},
+                   {"comp_len", c.comp_len}});
+  return json{{"logical_pages", s.logical_pages},
+              {"distinct", s.distinct},
+              {"duplicate_pages", s.duplicate_pages},
+              {"zero_pages", s.zero_pages},
+              {"dedup_ratio", s.dedup_ratio},
+              {"saved_bytes", s.saved_bytes},
+              {"pool_bytes", s.pool_bytes},
+              {"unsized_contents", s.unsized_contents},
+              {"integrity_mismatches", s.events.integrity_mismatches},
+              {"drops", s.drops},
+              {"scope_mode", s.global_scope ? "global" : "memcg"},
+              {"index_bytes", s.index_bytes},
+              {"events", events_json(s.events)},
+              {"scopes", scopes},
+              {"top", top}};
+}
+
+json to_json(const ScanResult& r) {
+  json sources = json::array();
+  for (const ScanSource& s : r.sources)
+    sources.push_back({{"name", s.name},
+                       {"kind", s.kind},
+                       {"pages", s.pages},
+                       {"zero_pages", s.zero_pages},
+                       {"tail_bytes", s.tail_bytes},
+                       {"swapped_pages", s.swapped_pages},
+                       {"status", s.status}});
+  json top = json::array();
+  for (const SharedPage& p : r.top) top.push_back({{"hash", format_hash(p.hash)}, {"pages", p.pages}});
+  return json{{"tool", "zdedup"},
+              {"command", "scan"},
+              {"schema", kJsonSchema},
+              {"pages", r.pages},
+              {"bytes", r.pages * kPageSize},
+              {"zero_pages", r.zero_pages},
+              {"nonzero_pages", r.nonzero_pages()},
+              {"distinct", r.distinct},
+              {"duplicate_pages", r.duplicate_pages()},
+              {"dedup_ratio", r.dedup_ratio()},
+              {"tail_bytes", r.tail_bytes},
+              {"partial_pages", r.partial_pages},
+              {"swapped_pages", r.swapped_pages},
+              {"processes_skipped", r.processes_skipped},
+              {"sample",
+               {{"compressor", "zstd"},
+                {"every", r.sample_every},
+                {"pages", r.sampled_pages},
+                {"compressed_bytes", r.sampled_compressed_bytes}}},
+              {"est_compressed_bytes", r.est_compressed_bytes()},
+              {"est_dedup_compressed_bytes", r.est_dedup_compressed_bytes()},
+              {"est_saved_bytes", r.est_compressed_bytes() - r.est_dedup_compressed_bytes()},
+              {"seconds", r.seconds},
+              {"top", top},
+              {"sources", sources},
+              {"warnings", r.warnings}};
+}
+
+json report_json(const std::vector<TraceReport>& reports, std::size_t top_n) {
+  json j = to_json(combine(reports, top_n));
+  j["tool"] = "zdedup";
+  j["command"] = "report";
+  j["schema"] = kJsonSchema;
+  json traces = json::array();
+  for (const TraceReport& r : reports) {
+    json t = to_json(r.summary);
+    t["path"] = r.info.path;
+    t["events_read"] = r.info.events;
+    t["frames"] = r.info.frames;
+    t["created_ns"] = r.info.created_ns;
+    if (r.info.damage)
+      t["damage"] = {{"offset", r.info.damage->offset},
+                     {"frame", r.info.damage->frame},
+                     {"reason", r.info.damage->reason}};
+    else
+      t["damage"] = nullptr;
+    if (!r.info.meta.empty()) {
+      json meta = json::parse(r.info.meta, nullptr, false);
+      t["meta"] = meta.is_discarded() ? json(r.info.meta) : meta;
+    }
+    traces.push_back(t);
+  }
+  j["traces"] = traces;
+  return j;
+}
+
+std::string render_table(const ScanResult& r) {
+  std::string s;
+  s += fmt("zdedup scan: %zu source%s, %s hashed in %.2f s\n", r.sources.size(),
+           r.sources.size() == 1 ? "" : "s", format_bytes(r.pages * kPageSize).c_str(), r.seconds);
+  s += row("pages", num(r.pages), format_bytes(r.pages * kPageSize));
+  s += row("zero pages", num(r.zero_pages), fmt("%.1f %% of pages", pct(r.zero_pages, r.pages)));
+  s += row("non-zero pages", num(r.nonzero_pages()));
+  s += row("distinct contents", num(r.distinct), "non-zero");
+  s += row("duplicate pages", num(r.duplicate_pages()),
+           fmt("%.1f %% of non-zero pages", pct(r.duplicate_pages(), r.nonzero_pages())));
+  s += row("dedup ratio", fmt("%.3f x", r.dedup_ratio()), "non-zero pages / distinct");
+  if (r.sampled_pages) {
+    std::string note = fmt("zstd, sample of %" PRIu64 " pages (1 in %zu)", r.sampled_pages,
+                           r.sample_every);
+    s += row("est. compressed", format_bytes(r.est_compressed_bytes()), note);
+    s += row("est. with dedup", format_bytes(r.est_dedup_compressed_bytes()));
+    s += row("est. dedup saving",
+             format_bytes(r.est_compressed_bytes() - r.est_dedup_compressed_bytes()));
+  }
+  if (r.swapped_pages) s += row("swapped out", num(r.swapped_pages), "pages on swap, not read");
+  if (r.partial_pages)
+    s += row("partial pages", num(r.partial_pages),
+             fmt("%" PRIu64 " tail bytes not hashed", r.tail_bytes));
+  if (!r.top.empty()) {
+    s += "most shared contents:\n";
+    s += fmt("  %-16s %12s\n", "content hash", "pages");
+    for (const SharedPage& p : r.top)
+      s += fmt("  %s %12" PRIu64 "\n", format_hash(p.hash).c_str(), p.pages);
+  }
+  return s;
+}
+
+std::string render_table(const Summary& x, const std::string& title) {
+  std::string s = title + "\n";
+  s += row("logical pages", num(x.logical_pages), format_bytes(x.logical_pages * kPageSize) + " stored");
+  s += row("distinct contents", num(x.distinct), std::string("scope: ") + (x.global_scope ? "global" : "memcg"));
+  s += row("duplicate pages", num(x.duplicate_pages),
+           fmt("%.1f %% of logical", pct(x.duplicate_pages, x.logical_pages)));
+  s += row("dedup ratio", fmt("%.3f x", x.dedup_ratio), "logical / distinct");
+  s += row("zero pages", num(x.zero_pages));
+  std::string saved_note = x.unsized_contents
+                               ? fmt("%" PRIu64 " contents of unknown size excluded", x.unsized_contents)
+                               : "compressed bytes";
+  s += row("saved", format_bytes(x.saved_bytes), saved_note);
+  s += row("pool with dedup", format_bytes(x.pool_bytes));
+  s += row("integrity mismatches", num(x.events.integrity_mismatches), "loads != stored content");
+  s += row("drops", num(x.drops), x.drops ? "events lost: figures are lower bounds" : "");
+  const EventCounters& e = x.events;
+  s += fmt("  events: %" PRIu64 " stores (%" PRIu64 " rejected), %" PRIu64 " loads (%" PRIu64
+           " exclusive, %" PRIu64 " misses), %" PRIu64 " invalidates, %" PRIu64 " writebacks\n",
+           e.stores, e.stores_rejected, e.loads, e.loads_exclusive, e.load_misses, e.invalidates,
+           e.writebacks);
+  if (x.scopes.size() > 1 || (x.scopes.size() == 1 && x.scopes[0].scope != 0)) {
+    s += "per scope (memory cgroup id):\n";
+    s += fmt("  %-20s %12s %12s %8s %12s\n", "scope", "logical", "distinct", "ratio", "saved");
+    for (const ScopeStats& sc : x.scopes)
+      s += fmt("  %-20" PRIu64 " %12" PRIu64 " %12" PRIu64 " %8.3f %12s\n", sc.scope, sc.logical,
+               sc.distinct, dedup_ratio(sc.logical, sc.distinct), format_bytes(sc.saved_bytes).c_str());
+  }
+  if (!x.top.empty()) {
+    s += "most shared contents:\n";
+    s += fmt("  %-16s %12s %10s %10s\n", "content hash", "refs", "comp_len", "scope");
+    for (const ContentView& c : x.top)
+      s += fmt("  %s %12u %10u %10" PRIu64 "\n", format_hash(c.hash).c_str(), c.refs, c.comp_len,
+               c.scope);
+  }
+  return s;
+}
+
+std::string render_report_table(const std::vector<TraceReport>& reports, std::size_t top_n) {
+  std::string s;
+  for (const TraceReport& r : reports) {
+    std::string title = fmt("zdedup report: %s (%" PRIu64 " events, %" PRIu64 " frames)",
+                            r.info.path.c_str(), r.info.events, r.info.frames);
+    s += render_table(r.summary, title);
+    if (r.info.damage)
+      s += fmt("  DAMAGED at byte %" PRIu64 " (frame %" PRIu64 "): %s; figures cover the intact part\n",
+               r.info.damage->offset, r.info.damage->frame, r.info.damage->reason.c_str());
+  }
+  if (reports.size() > 1) s += render_table(combine(reports, top_n), "total over all traces");
+  return s;
+}
+
+std::string render_prometheus(const ScanResult& r) {
+  std::ostringstream o;
+  auto metric = [&](const char* name, const char* help, double v) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n"
+      << name << ' ' << fmt("%.17g", v) << '\n';
+  };
+  metric("zdedup_scan_pages", "Pages hashed by the last scan.", double(r.pages));
+  metric("zdedup_scan_zero_pages", "Zero-filled pages among them.", double(r.zero_pages));
+  metric("zdedup_scan_distinct", "Distinct non-zero contents.", double(r.distinct));
+  metric("zdedup_scan_duplicate_pages", "Non-zero pages that duplicate another.", double(r.duplicate_pages()));
+  metric("zdedup_scan_dedup_ratio", "Non-zero pages per distinct content.", r.dedup_ratio());
+  metric("zdedup_scan_est_saved_bytes", "Estimated compressed bytes dedup would save.",
+         double(r.est_compressed_bytes() - r.est_dedup_compressed_bytes()));
+  return o.str();
+}
+
+std::string render_prometheus(const Summary& s) {
+  std::ostringstream o;
+  auto head = [&](const char* name, const char* help, const char* type) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  head("zdedup_logical_pages", "Live zswap slots (pages stored).", "gauge");
+  o << "zdedup_logical_pages " << s.logical_pages << '\n';
+  head("zdedup_distinct_contents", "Live distinct contents.", "gauge");
+  o << "zdedup_distinct_contents " << s.distinct << '\n';
+  head("zdedup_dedup_ratio", "Logical pages per distinct content.", "gauge");
+  o << "zdedup_dedup_ratio " << fmt("%.17g", s.dedup_ratio) << '\n';
+  head("zdedup_saved_bytes", "Compressed bytes that sharing saves.", "gauge");
+  o << "zdedup_saved_bytes " << s.saved_bytes << '\n';
+  head("zdedup_integrity_mismatches_total", "Loads whose content differs from what was stored.", "counter");
+  o << "zdedup_integrity_mismatches_total " << s.events.integrity_mismatches << '\n';
+  head("zdedup_drops_total", "Events lost by the recorder.", "counter");
+  o << "zdedup_drops_total " << s.drops << '\n';
+  head("zdedup_events_total", "Events seen, by type.", "counter");
+  o << "zdedup_events_total{type=\"store\"} " << s.events.stores << '\n';
+  o << "zdedup_events_total{type=\"load\"} " << s.events.loads << '\n';
+  o << "zdedup_events_total{type=\"invalidate\"} " << s.events.invalidates << '\n';
+  o << "zdedup_events_total{type=\"writeback\"} " << s.events.writebacks << '\n';
+  head("zdedup_scope_logical_pages", "Live slots per memory cgroup.", "gauge");
+  for (const ScopeStats& sc : s.scopes)
+    o << "zdedup_scope_logical_pages{scope=\"" << sc.scope << "\"} " << sc.logical << '\n';
+  head("zdedup_scope_distinct_contents", "Distinct contents per memory cgroup.", "gauge");
+  for (const ScopeStats& sc : s.scopes)
+    o << "zdedup_scope_distinct_contents{scope=\"" << sc.scope << "\"} " << sc.distinct << '\n';
+  return o.str();
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(Exit::bad_input, "cannot write " + tmp + ": " + std::strerror(errno));
+  std::size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw Error(Exit::bad_input, "cannot write " + tmp + ": " + std::strerror(e));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    throw Error(Exit::bad_input, "cannot write " + path + ": " + std::strerror(e));
+  }
+}
+
+}  // namespace zdedup

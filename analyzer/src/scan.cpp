@@ -1,0 +1,354 @@
+#include "zdedup/scan.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "zdedup/error.h"
+#include "zdedup/page_hash.h"
+
+namespace zdedup {
+
+namespace {
+
+constexpr std::size_t kChunkPages = 256;  // 1 MiB reads
+
+std::uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
+}
+
+// Closes a descriptor on every path out of a scope.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+struct Vma {
+  std::uint64_t start, end;
+};
+
+// Private anonymous mappings: what can end up in zswap as anonymous memory.
+bool read_anon_vmas(pid_t pid, std::vector<Vma>& out, int& err) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  if (!maps) {
+    err = errno;
+    return false;
+  }
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream ls(line);
+    std::string range, perms, off, dev, path;
+    unsigned long inode = 0;
+    ls >> range >> perms >> off >> dev >> inode;
+    std::getline(ls, path);
+    path.erase(0, path.find_first_not_of(' '));
+    if (perms.size() < 4 || perms[3] != 'p' || inode != 0) continue;
+    if (!path.empty() && path != "[heap]" && path.rfind("[stack", 0) != 0 &&
+        path.rfind("[anon:", 0) != 0)
+      continue;  // [vdso], [vvar], [vsyscall] and file mappings
+    auto dash = range.find('-');
+    if (dash == std::string::npos) continue;
+    Vma v{std::stoull(range.substr(0, dash), nullptr, 16),
+          std::stoull(range.substr(dash + 1), nullptr, 16)};
+    if (v.end > v.start) out.push_back(v);
+  }
+  err = 0;
+  return true;
+}
+
+std::string read_comm(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+  std::string c;
+  std::getline(f, c);
+  return c;
+}
+
+std::uint64_t rss_anon_bytes(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("RssAnon:", 0) == 0) return std::stoull(line.substr(8)) * 1024;
+  return 0;
+}
+
+bool pid_exists(pid_t pid) {
+  struct stat st;
+  return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
+}
+
+}  // namespace
+
+double ScanResult::dedup_ratio() const {
+  return distinct ? double(nonzero_pages()) / double(distinct) : 1.0;
+}
+
+double ScanResult::mean_compressed_page() const {
+  return sampled_pages ? double(sampled_compressed_bytes) / double(sampled_pages) : 0.0;
+}
+
+std::uint64_t ScanResult::est_compressed_bytes() const {
+  return static_cast<std::uint64_t>(mean_compressed_page() * double(nonzero_pages()) + 0.5);
+}
+
+std::uint64_t ScanResult::est_dedup_compressed_bytes() const {
+  return static_cast<std::uint64_t>(mean_compressed_page() * double(distinct) + 0.5);
+}
+
+Scanner::Scanner(ScanOptions options)
+    : opt_(std::move(options)), start_ns_(now_ns()), zctx_(ZSTD_createCCtx()) {
+  if (!opt_.sample_every) opt_.sample_every = 1;
+  r_.sample_every = opt_.sample_every;
+  zbuf_.resize(ZSTD_compressBound(kPageSize));
+}
+
+Scanner::~Scanner() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zctx_)); }
+
+void Scanner::report_progress(bool force) {
+  if (!opt_.progress) return;
+  std::uint64_t t = now_ns();
+  if (!force && t - last_progress_ns_ < 250000000ull) return;
+  last_progress_ns_ = t;
+  ScanProgress p;
+  p.bytes_done = bytes_done_;
+  p.bytes_total = bytes_total_;
+  p.current = current_;
+  opt_.progress(p);
+}
+
+void Scanner::feed_pages(const unsigned char* data, std::size_t pages, ScanSource& src) {
+  const std::uint64_t zh = zero_page_hash();
+  for (std::size_t i = 0; i < pages; ++i) {
+    const unsigned char* p = data + i * kPageSize;
+    std::uint64_t h = page_hash(p);
+    ++src.pages;
+    if (h == zh && is_zero_page(p)) {
+      ++src.zero_pages;
+      continue;
+    }
+    auto [v, inserted] = counts_.insert(h, 0);
+    ++*v;
+    if (nonzero_seen_++ % opt_.sample_every == 0) {
+      std::size_t z = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(zctx_), zbuf_.data(),
+                                        zbuf_.size(), p, kPageSize, opt_.zstd_level);
+      if (!ZSTD_isError(z)) {
+        // zswap stores incompressible pages as is (6.12 rejects them); cap
+        // at a page so the estimate is never above the uncompressed size.
+        ++r_.sampled_pages;
+        r_.sampled_compressed_bytes += std::min<std::size_t>(z, kPageSize);
+      }
+    }
+  }
+  bytes_done_ += pages * kPageSize;
+  report_progress(false);
+}
+
+void Scanner::add_buffer(const void* data, std::size_t size, const std::string& name) {
+  ScanSource src;
+  src.name = name;
+  src.kind = "buffer";
+  current_ = name;
+  const auto* p = static_cast<const unsigned char*>(data);
+  feed_pages(p, size / kPageSize, src);
+  src.tail_bytes = size % kPageSize;
+  r_.sources.push_back(src);
+}
+
+void Scanner::add_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.fd < 0)
+    throw Error(errno == EACCES ? Exit::unsupported : Exit::bad_input,
+                "cannot open " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd.fd, &st) == 0 && S_ISDIR(st.st_mode))
+    throw Error(Exit::bad_input, path + " is a directory");
+  ScanSource src;
+  src.name = path;
+  src.kind = "file";
+  current_ = path;
+  if (S_ISREG(st.st_mode)) bytes_total_ += static_cast<std::uint64_t>(st.st_size);
+  std::vector<unsigned char> buf(kChunkPages * kPageSize);
+  std::size_t have = 0;  // bytes in buf not yet hashed
+  for (;;) {
+    ssize_t n = ::read(fd.fd, buf.data() + have, buf.size() - have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // Keep what was hashed; the source says where it stopped.
+      src.status = std::string("error: ") + std::strerror(errno);
+      r_.warnings.push_back(path + ": read failed after " +
+                            std::to_string(src.pages) + " pages: " + std::strerror(errno));
+      break;
+    }
+    if (n == 0) break;
+    have += static_cast<std::size_t>(n);
+    std::size_t whole = have / kPageSize;
+    if (have == buf.size() || whole >= kChunkPages) {
+      feed_pages(buf.data(), whole, src);
+      std::memmove(buf.data(), buf.data() + whole * kPageSize, have - whole * kPageSize);
+      have -= whole * kPageSize;
+    }
+  }
+  std::size_t whole = have / kPageSize;
+  feed_pages(buf.data(), whole, src);
+  src.tail_bytes = have - whole * kPageSize;
+  if (src.pages == 0 && src.tail_bytes == 0) r_.warnings.push_back(path + ": empty file");
+  if (src.tail_bytes)
+    r_.warnings.push_back(path + ": size is not a multiple of 4096; last " +
+                          std::to_string(src.tail_bytes) +
+                          " bytes form a partial page, reported as tail_bytes and not hashed");
+  r_.sources.push_back(src);
+}
+
+Scanner::PidOutcome Scanner::scan_pid(pid_t pid, ScanSource& src) {
+  const std::string base = "/proc/" + std::to_string(pid);
+  std::vector<Vma> vmas;
+  int err = 0;
+  if (!read_anon_vmas(pid, vmas, err))
+    return err == EACCES || err == EPERM ? PidOutcome::denied : PidOutcome::gone;
+  Fd pm(::open((base + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
+  if (pm.fd < 0) return errno == EACCES || errno == EPERM ? PidOutcome::denied : PidOutcome::gone;
+  Fd mem(::open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
+  if (mem.fd < 0) return errno == EACCES || errno == EPERM ? PidOutcome::denied : PidOutcome::gone;
+
+  std::vector<std::uint64_t> pmap(kChunkPages);
+  std::vector<unsigned char> buf(kChunkPages * kPageSize);
+  for (const Vma& v : vmas) {
+    for (std::uint64_t addr = v.start; addr < v.end;) {
+      std::size_t n = std::min<std::uint64_t>(kChunkPages, (v.end - addr) / kPageSize);
+      ssize_t got = ::pread(pm.fd, pmap.data(), n * sizeof(std::uint64_t),
+                            static_cast<off_t>(addr / kPageSize * sizeof(std::uint64_t)));
+      if (got <= 0) return PidOutcome::gone;
+      n = static_cast<std::size_t>(got) / sizeof(std::uint64_t);
+      // Read runs of present pages; bit 63 = present, bit 62 = swapped.
+      for (std::size_t i = 0; i < n;) {
+        if (!(pmap[i] >> 63 & 1)) {
+          if (pmap[i] >> 62 & 1) ++src.swapped_pages;
+          ++i;
+          continue;
+        }
+        std::size_t j = i;
+        while (j < n && (pmap[j] >> 63 & 1)) ++j;
+        std::size_t bytes = (j - i) * kPageSize;
+        ssize_t r = ::pread(mem.fd, buf.data(), bytes, static_cast<off_t>(addr + i * kPageSize));
+        if (r < 0 && errno == EIO) {
+          // The mapping changed under us (unmapped since pagemap was read).
+          i = j;
+          continue;
+        }
+        if (r <= 0) return PidOutcome::gone;
+        feed_pages(buf.data(), static_cast<std::size_t>(r) / kPageSize, src);
+        i = j;
+      }
+      addr += n * kPageSize;
+    }
+  }
+  return PidOutcome::ok;
+}
+
+void Scanner::add_pid(pid_t pid) {
+  if (pid <= 0 || !pid_exists(pid))
+    throw Error(Exit::bad_input, "no such process: " + std::to_string(pid));
+  ScanSource src;
+  src.kind = "pid";
+  src.name = "pid " + std::to_string(pid) + " (" + read_comm(pid) + ")";
+  current_ = src.name;
+  bytes_total_ += rss_anon_bytes(pid);
+  switch (scan_pid(pid, src)) {
+    case PidOutcome::ok:
+      break;
+    case PidOutcome::denied:
+      throw Error(Exit::unsupported, "permission denied reading the memory of pid " +
+                                         std::to_string(pid) +
+                                         " (run as root or as its owner with ptrace allowed)");
+    case PidOutcome::gone:
+      if (src.pages == 0 && !pid_exists(pid))
+        throw Error(Exit::bad_input, "process " + std::to_string(pid) + " exited before it could be scanned");
+      src.status = "exited";
+      r_.warnings.push_back(src.name + " exited during the scan; kept its first " +
+                            std::to_string(src.pages) + " pages");
+      break;
+  }
+  r_.sources.push_back(src);
+}
+
+void Scanner::add_all_processes() {
+  DIR* d = ::opendir("/proc");
+  if (!d) throw Error(Exit::unsupported, std::string("cannot list /proc: ") + std::strerror(errno));
+  std::vector<pid_t> pids;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long p = std::strtol(e->d_name, &end, 10);
+    if (end && *end == '\0' && p > 0 && p != ::getpid()) pids.push_back(static_cast<pid_t>(p));
+  }
+  ::closedir(d);
+  std::sort(pids.begin(), pids.end());
+  for (pid_t p : pids) bytes_total_ += rss_anon_bytes(p);
+  std::uint64_t denied = 0, gone = 0;
+  for (pid_t p : pids) {
+    ScanSource src;
+    src.kind = "pid";
+    src.name = "pid " + std::to_string(p) + " (" + read_comm(p) + ")";
+    current_ = src.name;
+    switch (scan_pid(p, src)) {
+      case PidOutcome::ok:
+        break;
+      case PidOutcome::denied:
+        ++denied;
+        src.status = "error: permission denied";
+        break;
+      case PidOutcome::gone:
+        ++gone;
+        src.status = "exited";
+        break;
+    }
+    if (src.pages || src.status == "ok") r_.sources.push_back(src);
+  }
+  r_.processes_skipped += denied + (gone ? gone : 0);
+  if (denied)
+    r_.warnings.push_back(std::to_string(denied) +
+                          " processes could not be read (permission denied; run as root)");
+  if (gone) r_.warnings.push_back(std::to_string(gone) + " processes exited during the scan");
+}
+
+ScanResult Scanner::result() const {
+  ScanResult r = r_;
+  r.pages = r.zero_pages = r.tail_bytes = r.partial_pages = r.swapped_pages = 0;
+  for (const ScanSource& s : r.sources) {
+    r.pages += s.pages;
+    r.zero_pages += s.zero_pages;
+    r.tail_bytes += s.tail_bytes;
+    r.partial_pages += s.tail_bytes ? 1 : 0;
+    r.swapped_pages += s.swapped_pages;
+  }
+  r.distinct = counts_.size();
+  std::vector<SharedPage> shared;
+  counts_.for_each([&](std::uint64_t h, std::uint32_t n) {
+    if (n > 1) shared.push_back({h, n});
+  });
+  std::size_t k = std::min(opt_.top_n, shared.size());
+  std::partial_sort(shared.begin(), shared.begin() + static_cast<std::ptrdiff_t>(k), shared.end(),
+                    [](const SharedPage& a, const SharedPage& b) {
+                      return a.pages != b.pages ? a.pages > b.pages : a.hash < b.hash;
+                    });
+  shared.resize(k);
+  r.top = std::move(shared);
+  r.seconds = double(now_ns() - start_ns_) / 1e9;
+  return r;
+}
+
+}  // namespace zdedup

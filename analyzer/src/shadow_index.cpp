@@ -1,0 +1,273 @@
+#include "zdedup/shadow_index.h"
+
+#include <algorithm>
+
+#include "zdedup/error.h"
+#include "zdedup/page_hash.h"
+
+namespace zdedup {
+
+ShadowIndex::ShadowIndex(bool global_scope)
+    : global_scope_(global_scope), zero_hash_(zero_page_hash()) {
+  buckets_.assign(16, kNil);
+  bucket_mask_ = buckets_.size() - 1;
+}
+
+void ShadowIndex::apply(const Event& e) {
+  switch (e.type) {
+    case ZDEDUP_EV_STORE: {
+      ++counters_.stores;
+      if (!(e.flags & ZDEDUP_F_STORED)) {
+        // zswap_store() failing erases the stale entry for the offset so a
+        // later load cannot return old data.
+        ++counters_.stores_rejected;
+        if (slots_.find(e.slot)) {
+          ++counters_.stale_erased;
+          drop_slot(e.slot);
+        }
+        return;
+      }
+      if (!(e.flags & ZDEDUP_F_HASHED)) {
+        ++counters_.stores_unhashed;
+        drop_slot(e.slot);
+        return;
+      }
+      std::uint16_t sidx = scope_index(global_scope_ ? 0 : e.scope);
+      std::uint32_t c = acquire(e.hash, sidx, e.comp_len);
+      auto [v, inserted] = slots_.insert(e.slot, c);
+      if (!inserted) {
+        // Store over a stale entry: the new entry replaces the old one.
+        ++counters_.stale_replaced;
+        std::uint32_t old = *v;
+        *v = c;
+        release(old);
+      }
+      // release() accounted the old entry's departure; count the new one.
+      ++logical_;
+      ScopeStats& s = scope_stats_[sidx];
+      ++s.logical;
+      if (e.hash == zero_hash_) {
+        ++zero_pages_;
+        ++s.zero_pages;
+      }
+      return;
+    }
+    case ZDEDUP_EV_LOAD: {
+      if (!(e.flags & ZDEDUP_F_HIT)) {
+        ++counters_.load_misses;
+        return;
+      }
+      ++counters_.loads;
+      const std::uint32_t* v = slots_.find(e.slot);
+      if (!v) {
+        ++counters_.unknown_slots;
+        return;
+      }
+      if ((e.flags & ZDEDUP_F_HASHED) && contents_[*v].hash != e.hash)
+        ++counters_.integrity_mismatches;
+      if (e.flags & ZDEDUP_F_EXCLUSIVE) {
+        ++counters_.loads_exclusive;
+        drop_slot(e.slot);
+      }
+      return;
+    }
+    case ZDEDUP_EV_INVALIDATE:
+      // Called for every freed swap slot, also ones zswap never held.
+      ++counters_.invalidates;
+      drop_slot(e.slot);
+      return;
+    case ZDEDUP_EV_WRITEBACK:
+      ++counters_.writebacks;
+      if (!slots_.find(e.slot)) {
+        ++counters_.unknown_slots;
+        return;
+      }
+      drop_slot(e.slot);
+      return;
+    default:
+      throw Error(Exit::bad_input, "unknown event type " + std::to_string(e.type));
+  }
+}
+
+void ShadowIndex::drop_slot(std::uint64_t slot) {
+  std::uint32_t* v = slots_.find(slot);
+  if (!v) return;
+  std::uint32_t c = *v;
+  slots_.erase(slot);
+  release(c);
+}
+
+std::uint16_t ShadowIndex::scope_index(std::uint64_t scope) {
+  auto [v, inserted] = scope_ids_.insert(scope, static_cast<std::uint32_t>(scope_stats_.size()));
+  if (inserted) {
+    if (scope_stats_.size() > 0xffff)
+      throw Error(Exit::bad_input, "more than 65536 scopes (memory cgroups) in one trace");
+    ScopeStats s;
+    s.scope = scope;
+    scope_stats_.push_back(s);
+  }
+  return static_cast<std::uint16_t>(*v);
+}
+
+std::size_t ShadowIndex::content_home(std::uint64_t hash, std::uint16_t scope_idx) const {
+  return mix64(hash ^ (std::uint64_t{scope_idx} * 0x9e3779b97f4a7c15ULL)) & bucket_mask_;
+}
+
+std::uint32_t ShadowIndex::find_content(std::uint64_t hash, std::uint16_t scope_idx) const {
+  for (std::size_t i = content_home(hash, scope_idx);; i = (i + 1) & bucket_mask_) {
+    std::uint32_t idx = buckets_[i];
+    if (idx == kNil) return kNil;
+    const Content& c = contents_[idx];
+    if (c.hash == hash && c.scope_idx == scope_idx) return idx;
+  }
+}
+
+void ShadowIndex::index_insert(std::uint32_t idx) {
+  if ((distinct_ + 1) * 4 > buckets_.size() * 3) index_grow();
+  const Content& c = contents_[idx];
+  std::size_t i = content_home(c.hash, c.scope_idx);
+  while (buckets_[i] != kNil) i = (i + 1) & bucket_mask_;
+  buckets_[i] = idx;
+}
+
+void ShadowIndex::index_erase(std::uint32_t idx) {
+  const Content& c = contents_[idx];
+  std::size_t hole = content_home(c.hash, c.scope_idx);
+  while (buckets_[hole] != idx) hole = (hole + 1) & bucket_mask_;
+  // Backward-shift deletion, as in FlatMap64::erase().
+  for (std::size_t j = (hole + 1) & bucket_mask_; buckets_[j] != kNil;
+       j = (j + 1) & bucket_mask_) {
+    const Content& m = contents_[buckets_[j]];
+    std::size_t h = content_home(m.hash, m.scope_idx);
+    bool h_between = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+    if (!h_between) {
+      buckets_[hole] = buckets_[j];
+      hole = j;
+    }
+  }
+  buckets_[hole] = kNil;
+}
+
+void ShadowIndex::index_grow() {
+  std::vector<std::uint32_t> fresh(buckets_.size() * 2, kNil);
+  buckets_.swap(fresh);
+  bucket_mask_ = buckets_.size() - 1;
+  for (std::uint32_t idx : fresh) {
+    if (idx == kNil) continue;
+    const Content& c = contents_[idx];
+    std::size_t i = content_home(c.hash, c.scope_idx);
+    while (buckets_[i] != kNil) i = (i + 1) & bucket_mask_;
+    buckets_[i] = idx;
+  }
+}
+
+std::uint32_t ShadowIndex::acquire(std::uint64_t hash, std::uint16_t scope_idx,
+                                   std::uint32_t comp_len) {
+  std::uint16_t len = static_cast<std::uint16_t>(std::min<std::uint32_t>(comp_len, 0xffff));
+  ScopeStats& s = scope_stats_[scope_idx];
+  std::uint32_t idx = find_content(hash, scope_idx);
+  if (idx != kNil) {
+    Content& c = contents_[idx];
+    if (!c.comp_len && len) {
+      // First time the object's size is known: account it retroactively.
+      c.comp_len = len;
+      pool_bytes_ += len;
+      saved_bytes_ += std::uint64_t{c.refs - 1} * len;
+      s.saved_bytes += std::uint64_t{c.refs - 1} * len;
+      --unsized_contents_;
+    }
+    ++c.refs;
+    saved_bytes_ += c.comp_len;
+    s.saved_bytes += c.comp_len;
+    return idx;
+  }
+  if (free_ != kNil) {
+    idx = free_;
+    free_ = static_cast<std::uint32_t>(contents_[idx].hash);
+  } else {
+    if (contents_.size() == 0xfffffffeu)
+      throw Error(Exit::bad_input, "more than 4 billion distinct contents");
+    if (contents_.size() == contents_.capacity())
+      contents_.reserve(contents_.capacity() + contents_.capacity() / 2 + 16);
+    idx = static_cast<std::uint32_t>(contents_.size());
+    contents_.push_back({});
+  }
+  contents_[idx] = Content{hash, 1, scope_idx, len};
+  index_insert(idx);
+  ++distinct_;
+  ++s.distinct;
+  pool_bytes_ += len;
+  if (!len) ++unsized_contents_;
+  return idx;
+}
+
+void ShadowIndex::release(std::uint32_t idx) {
+  Content& c = contents_[idx];
+  ScopeStats& s = scope_stats_[c.scope_idx];
+  --logical_;
+  --s.logical;
+  if (c.hash == zero_hash_) {
+    --zero_pages_;
+    --s.zero_pages;
+  }
+  if (--c.refs) {
+    saved_bytes_ -= c.comp_len;
+    s.saved_bytes -= c.comp_len;
+    return;
+  }
+  index_erase(idx);
+  --distinct_;
+  --s.distinct;
+  pool_bytes_ -= c.comp_len;
+  if (!c.comp_len) --unsized_contents_;
+  c.hash = free_;
+  free_ = idx;
+}
+
+ContentView ShadowIndex::view(const Content& c) const {
+  ContentView v;
+  v.hash = c.hash;
+  v.scope = scope_stats_[c.scope_idx].scope;
+  v.refs = c.refs;
+  v.comp_len = c.comp_len;
+  return v;
+}
+
+std::vector<ScopeStats> ShadowIndex::scopes() const {
+  std::vector<ScopeStats> out;
+  for (const ScopeStats& s : scope_stats_)
+    if (s.logical) out.push_back(s);
+  std::sort(out.begin(), out.end(),
+            [](const ScopeStats& a, const ScopeStats& b) { return a.scope < b.scope; });
+  return out;
+}
+
+std::vector<ContentView> ShadowIndex::top(std::size_t n) const {
+  std::vector<ContentView> all;
+  for_each_content([&](const ContentView& v) {
+    if (v.refs > 1) all.push_back(v);
+  });
+  auto more_shared = [](const ContentView& a, const ContentView& b) {
+    if (a.refs != b.refs) return a.refs > b.refs;
+    if (a.scope != b.scope) return a.scope < b.scope;
+    return a.hash < b.hash;
+  };
+  std::size_t k = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(), more_shared);
+  all.resize(k);
+  return all;
+}
+
+std::optional<ContentView> ShadowIndex::slot(std::uint64_t slot) const {
+  const std::uint32_t* v = slots_.find(slot);
+  if (!v) return std::nullopt;
+  return view(contents_[*v]);
+}
+
+std::size_t ShadowIndex::memory_bytes() const {
+  return slots_.memory_bytes() + contents_.capacity() * sizeof(Content) +
+         buckets_.capacity() * sizeof(std::uint32_t) + scope_ids_.memory_bytes() +
+         scope_stats_.capacity() * sizeof(ScopeStats);
+}
+
+}  // namespace zdedup

@@ -1,0 +1,256 @@
+#include "zdedup/trace.h"
+
+#include <xxhash.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "zdedup/error.h"
+
+namespace zdedup {
+
+namespace {
+
+constexpr char kMagic[8] = {'Z', 'D', 'D', 'T', 'R', 'A', 'C', 'E'};
+constexpr std::uint32_t kFrameMagic = 0x5246445a;  // "ZDFR"
+constexpr std::size_t kHeaderSize = 32;
+constexpr std::size_t kFrameHeaderSize = 32;
+// Frames larger than this are damage, not data: the writer never makes them.
+constexpr std::uint32_t kMaxFrameBytes = 256u << 20;
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "the trace format is little endian; add byte swapping");
+
+template <class T>
+void put(unsigned char* p, T v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+template <class T>
+T get(const unsigned char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+TraceWriter::TraceWriter(const std::string& path, std::size_t frame_events, int zstd_level)
+    : path_(path), frame_events_(frame_events ? frame_events : 1), level_(zstd_level) {
+  f_ = std::fopen(path.c_str(), "wb");
+  if (!f_) throw Error(Exit::bad_input, "cannot create trace " + path + ": " + errno_text());
+  unsigned char h[kHeaderSize] = {};
+  std::memcpy(h, kMagic, sizeof(kMagic));
+  put<std::uint16_t>(h + 8, kTraceVersion);
+  put<std::uint16_t>(h + 10, kHeaderSize);
+  put<std::uint32_t>(h + 12, ZDEDUP_EVENT_SIZE);
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  put<std::uint64_t>(h + 16, std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec));
+  put<std::uint32_t>(h + 24, 0);
+  put<std::uint32_t>(h + 28, static_cast<std::uint32_t>(XXH64(h, 28, 0)));
+  if (std::fwrite(h, 1, sizeof(h), f_) != sizeof(h))
+    throw Error(Exit::bad_input, "cannot write trace " + path + ": " + errno_text());
+  pending_.reserve(frame_events_);
+}
+
+TraceWriter::~TraceWriter() {
+  try {
+    close();
+  } catch (...) {
+    // Destructors cannot report; callers who care call close().
+  }
+}
+
+void TraceWriter::add(const Event& e) {
+  pending_.push_back(e);
+  if (pending_.size() >= frame_events_) flush();
+}
+
+void TraceWriter::set_drops(std::uint64_t total) {
+  flush();
+  write_frame(FrameKind::drops, &total, sizeof(total), 1);
+}
+
+void TraceWriter::add_meta(const std::string& json) {
+  flush();
+  write_frame(FrameKind::meta, json.data(), json.size(), 1);
+}
+
+void TraceWriter::flush() {
+  if (!f_) return;
+  if (!pending_.empty()) {
+    write_frame(FrameKind::events, pending_.data(), pending_.size() * sizeof(Event),
+                static_cast<std::uint32_t>(pending_.size()));
+    events_ += pending_.size();
+    pending_.clear();
+  }
+  if (std::fflush(f_) != 0)
+    throw Error(Exit::bad_input, "cannot write trace " + path_ + ": " + errno_text());
+}
+
+void TraceWriter::write_frame(FrameKind kind, const void* raw, std::size_t raw_size,
+                              std::uint32_t count) {
+  if (!f_) throw Error(Exit::bad_input, "trace " + path_ + " is closed");
+  zbuf_.resize(ZSTD_compressBound(raw_size));
+  std::size_t z = ZSTD_compress(zbuf_.data(), zbuf_.size(), raw, raw_size, level_);
+  if (ZSTD_isError(z))
+    throw Error(Exit::bad_input, std::string("zstd: ") + ZSTD_getErrorName(z));
+  unsigned char h[kFrameHeaderSize] = {};
+  put<std::uint32_t>(h, kFrameMagic);
+  put<std::uint16_t>(h + 4, static_cast<std::uint16_t>(kind));
+  put<std::uint32_t>(h + 8, static_cast<std::uint32_t>(z));
+  put<std::uint32_t>(h + 12, static_cast<std::uint32_t>(raw_size));
+  put<std::uint32_t>(h + 16, count);
+  XXH64_state_t* st = XXH64_createState();
+  XXH64_reset(st, 0);
+  XXH64_update(st, h, 24);
+  XXH64_update(st, zbuf_.data(), z);
+  put<std::uint64_t>(h + 24, XXH64_digest(st));
+  XXH64_freeState(st);
+  if (std::fwrite(h, 1, sizeof(h), f_) != sizeof(h) || std::fwrite(zbuf_.data(), 1, z, f_) != z)
+    throw Error(Exit::bad_input, "cannot write trace " + path_ + ": " + errno_text());
+}
+
+void TraceWriter::close() {
+  if (!f_) return;
+  flush();
+  std::FILE* f = f_;
+  f_ = nullptr;
+  if (std::fclose(f) != 0)
+    throw Error(Exit::bad_input, "cannot write trace " + path_ + ": " + errno_text());
+}
+
+TraceReader::TraceReader(const std::string& path) {
+  info_.path = path;
+  f_ = std::fopen(path.c_str(), "rb");
+  if (!f_) throw Error(Exit::bad_input, "cannot open trace " + path + ": " + errno_text());
+  unsigned char h[kHeaderSize];
+  std::size_t n = std::fread(h, 1, sizeof(h), f_);
+  if (n == 0) {
+    std::fclose(f_);
+    f_ = nullptr;
+    throw Error(Exit::bad_input, path + ": empty file, not a zdedup trace");
+  }
+  if (n < sizeof(h) || std::memcmp(h, kMagic, sizeof(kMagic)) != 0) {
+    std::fclose(f_);
+    f_ = nullptr;
+    throw Error(Exit::bad_input, path + ": not a zdedup trace (bad magic or short header)");
+  }
+  if (get<std::uint32_t>(h + 28) != static_cast<std::uint32_t>(XXH64(h, 28, 0))) {
+    std::fclose(f_);
+    f_ = nullptr;
+    throw Error(Exit::bad_input, path + ": trace header checksum mismatch");
+  }
+  info_.version = get<std::uint16_t>(h + 8);
+  std::uint16_t hsize = get<std::uint16_t>(h + 10);
+  std::uint32_t esize = get<std::uint32_t>(h + 12);
+  if (info_.version != kTraceVersion || hsize != kHeaderSize || esize != ZDEDUP_EVENT_SIZE) {
+    std::fclose(f_);
+    f_ = nullptr;
+    throw Error(Exit::bad_input, path + ": unsupported trace version " +
+                                     std::to_string(info_.version) + " (this zdedup reads " +
+                                     std::to_string(kTraceVersion) + ")");
+  }
+  info_.created_ns = get<std::uint64_t>(h + 16);
+  offset_ = kHeaderSize;
+}
+
+TraceReader::~TraceReader() {
+  if (f_) std::fclose(f_);
+}
+
+bool TraceReader::damaged(std::uint64_t offset, std::string reason) {
+  TraceDamage d;
+  d.offset = offset;
+  d.frame = info_.frames;
+  d.reason = std::move(reason);
+  info_.damage = d;
+  std::fclose(f_);
+  f_ = nullptr;
+  return false;
+}
+
+bool TraceReader::next(std::vector<Event>& out) {
+  out.clear();
+  while (f_) {
+    const std::uint64_t at = offset_;
+    unsigned char h[kFrameHeaderSize];
+    std::size_t n = std::fread(h, 1, sizeof(h), f_);
+    if (n == 0) {
+      std::fclose(f_);
+      f_ = nullptr;
+      return false;  // clean end
+    }
+    if (n < sizeof(h)) return damaged(at, "truncated frame header");
+    if (get<std::uint32_t>(h) != kFrameMagic) return damaged(at, "bad frame magic");
+    const auto kind = get<std::uint16_t>(h + 4);
+    const auto zsize = get<std::uint32_t>(h + 8);
+    const auto raw_size = get<std::uint32_t>(h + 12);
+    const auto count = get<std::uint32_t>(h + 16);
+    if (zsize > kMaxFrameBytes || raw_size > kMaxFrameBytes)
+      return damaged(at, "implausible frame size");
+    zbuf_.resize(zsize);
+    if (std::fread(zbuf_.data(), 1, zsize, f_) != zsize)
+      return damaged(at, "truncated frame payload");
+    XXH64_state_t* st = XXH64_createState();
+    XXH64_reset(st, 0);
+    XXH64_update(st, h, 24);
+    XXH64_update(st, zbuf_.data(), zsize);
+    const bool sum_ok = XXH64_digest(st) == get<std::uint64_t>(h + 24);
+    XXH64_freeState(st);
+    if (!sum_ok) return damaged(at, "frame checksum mismatch");
+    raw_.resize(raw_size);
+    std::size_t r = ZSTD_decompress(raw_.data(), raw_size, zbuf_.data(), zsize);
+    if (ZSTD_isError(r) || r != raw_size) return damaged(at, "frame does not decompress");
+    offset_ += kFrameHeaderSize + zsize;
+    switch (static_cast<FrameKind>(kind)) {
+      case FrameKind::events:
+        if (std::uint64_t{count} * sizeof(Event) != raw_size)
+          return damaged(at, "event frame size does not match its count");
+        ++info_.frames;
+        out.resize(count);
+        std::memcpy(out.data(), raw_.data(), raw_size);
+        info_.events += count;
+        return true;
+      case FrameKind::drops:
+        if (raw_size != sizeof(std::uint64_t)) return damaged(at, "bad drops frame");
+        ++info_.frames;
+        info_.drops = std::max(info_.drops, get<std::uint64_t>(
+                                                reinterpret_cast<unsigned char*>(raw_.data())));
+        break;
+      case FrameKind::meta:
+        ++info_.frames;
+        info_.meta.assign(raw_.data(), raw_.size());
+        break;
+      default:
+        // Newer writers may add kinds; skipping them keeps old readers useful.
+        ++info_.frames;
+        break;
+    }
+  }
+  return false;
+}
+
+bool is_trace_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  char m[sizeof(kMagic)];
+  bool yes = std::fread(m, 1, sizeof(m), f) == sizeof(m) && std::memcmp(m, kMagic, sizeof(m)) == 0;
+  std::fclose(f);
+  return yes;
+}
+
+std::vector<Event> read_trace(const std::string& path, TraceInfo* info) {
+  TraceReader r(path);
+  std::vector<Event> all, batch;
+  while (r.next(batch)) all.insert(all.end(), batch.begin(), batch.end());
+  if (info) *info = r.info();
+  return all;
+}
+
+}  // namespace zdedup
