@@ -14,6 +14,9 @@ using Action = std::function<int()>;
 Action add_scan(CLI::App& app);
 Action add_report(CLI::App& app);
 Action add_gate(CLI::App& app);
+Action add_live(CLI::App& app);
+Action add_record(CLI::App& app);
+Action add_validate(CLI::App& app);
 
 // Prints "zdedup: MESSAGE" on stderr.
 void error_line(const std::string& message);

@@ -37,11 +37,15 @@ int main(int argc, char** argv) {
       "  zdedup scan --all --json          # every process, as JSON\n"
       "  zdedup report run.zdt             # summarize a recorded trace\n"
       "  zdedup gate --min-ratio 1.2 r.json  # CI: fail when the dedup ratio drops below 1.2\n"
+      "  zdedup live 1 10                  # BPF: ten 1-second reports of zswap dedup\n"
       "Run 'zdedup COMMAND --help' for each command's options.");
   const std::vector<std::pair<std::string, cli::Action>> actions = {
       {"scan", cli::add_scan(app)},
       {"report", cli::add_report(app)},
       {"gate", cli::add_gate(app)},
+      {"live", cli::add_live(app)},
+      {"record", cli::add_record(app)},
+      {"validate", cli::add_validate(app)},
   };
 
   try {

@@ -248,3 +248,43 @@ def test_help_ends_with_examples(zdedup, cmd):
     p = zdedup(*cmd, "--help", check=0)
     assert "Examples:" in p.stdout
     assert p.stdout.rstrip().splitlines()[-1].startswith("  zdedup") or cmd == []
+
+
+# --- live/record/validate on a host that cannot trace ------------------------
+
+def _in_vm():
+    return os.environ.get("ZDEDUP_VM") == "1"
+
+
+@pytest.mark.skipif(_in_vm(), reason="host-only: the VM can trace zswap")
+@pytest.mark.parametrize("cmd", [["live", "1", "1"], ["record", "/tmp/zdedup-never.zdt", "1"]])
+def test_live_refuses_clearly_on_this_host(zdedup, cmd):
+    """This machine's kernel cannot attach fentry programs (FACTS.md): live and
+    record must say so in one line, say why, suggest scan or the VM, exit 4."""
+    p = zdedup(*cmd)
+    if p.returncode == 0:
+        pytest.fail("attached on a host documented as unable to trace zswap: " + p.stdout[:200])
+    assert p.returncode == 4, p.stderr
+    assert p.stderr.count("\n") == 1
+    assert p.stderr.startswith("zdedup: ")
+    assert any(w in p.stderr for w in ("fentry", "BTF", "zswap", "CAP_BPF")), p.stderr
+    assert "zdedup scan" in p.stderr and "vm-run" in p.stderr
+    assert not os.path.exists("/tmp/zdedup-never.zdt")
+
+
+def test_live_refuses_without_privileges(zdedup):
+    """As an unprivileged user the message names the missing privilege."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user")
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        str(BUILD / "zdedup"), "live", "1", "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 4, p.stderr
+    assert "needs root or CAP_BPF+CAP_PERFMON" in p.stderr
+
+
+def test_validate_bad_trace_path(zdedup):
+    p = zdedup("validate", "/nonexistent/run.zdt")
+    assert p.returncode == 2, p.stderr
+    assert "cannot open trace" in p.stderr
+    assert p.stderr.count("\n") == 1

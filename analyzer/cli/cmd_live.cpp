@@ -1,0 +1,203 @@
+// zdedup live / record / validate: the BPF-backed commands.
+#include <csignal>
+#include <cinttypes>
+#include <cstdio>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "zdedup/error.h"
+#include "zdedup/live.h"
+#include "zdedup/output.h"
+#include "zdedup/validate.h"
+
+namespace zdedup::cli {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+void install_signals() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+// -c accepts a cgroup id or a cgroup v2 directory (its inode number is the id).
+std::uint64_t cgroup_id(const std::string& arg) {
+  if (arg.empty()) return 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(arg.c_str(), &end, 10);
+  if (end && *end == '\0') return v;
+  std::string path = arg[0] == '/' ? arg : "/sys/fs/cgroup/" + arg;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    throw Error(Exit::bad_input, "no such cgroup: " + arg + " (looked at " + path + ")");
+  return st.st_ino;
+}
+
+std::string interval_line(const LiveInterval& iv) {
+  const Summary& s = iv.cumulative;
+  char buf[512];
+  std::snprintf(buf, sizeof(buf),
+                "%5" PRIu64 "  %8" PRIu64 " %7" PRIu64 " %8" PRIu64 " %8" PRIu64 " | %10" PRIu64
+                " %10" PRIu64 " %8.3f %11s %6" PRIu64 " %6" PRIu64 "\n",
+                iv.index, iv.delta.stores, iv.delta.stores_rejected, iv.delta.loads,
+                iv.delta.invalidates, s.logical_pages, s.distinct, s.dedup_ratio,
+                format_bytes(s.saved_bytes).c_str(), s.events.integrity_mismatches, s.drops);
+  return buf;
+}
+
+const char* kIntervalHeader =
+    "  int    stores rejects    loads  invalid |       live   distinct    ratio       saved  "
+    "bad    drops\n";
+
+}  // namespace
+
+Action add_live(CLI::App& app) {
+  struct Opts {
+    double interval = 1;
+    std::uint64_t count = 0;
+    std::string cgroup;
+    bool json = false;
+    std::string prometheus;
+    std::string record;
+    bool validate = false;
+    bool global = false;
+    std::size_t top = 5;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand("live", "Attach BPF probes to zswap and report dedup as it happens");
+  c->add_option("interval", o->interval, "Seconds between reports")->capture_default_str();
+  c->add_option("count", o->count, "Number of reports (default: until Ctrl-C)");
+  c->add_option("-c,--cgroup", o->cgroup, "Only this cgroup (id, or path under /sys/fs/cgroup)");
+  c->add_flag("--json", o->json, "One JSON object per interval");
+  c->add_option("--prometheus", o->prometheus, "Rewrite a node_exporter textfile every interval");
+  c->add_option("--record", o->record, "Also write every event to a trace file");
+  c->add_flag("--validate", o->validate,
+              "At the end, compare with the patched kernel's dedup index (exit 1 on mismatch)");
+  c->add_flag("--global", o->global, "Count sharing across cgroups (default: per cgroup)");
+  c->add_option("--top", o->top, "Most shared contents in the final report")->capture_default_str();
+  c->footer(
+      "Needs root (CAP_BPF+CAP_PERFMON), BTF, fentry/fexit and zswap enabled; where one is\n"
+      "missing it says which (exit 4) and suggests 'zdedup scan' or tests/vm/vm-run.\n"
+      "Columns: events per interval (stores, rejects, loads, invalidates) | cumulative live\n"
+      "slots, distinct contents, dedup ratio, saved compressed bytes, integrity mismatches\n"
+      "(loads whose content differs from what was stored), events dropped.\n\n"
+      "Examples:\n"
+      "  zdedup live 1 10                       # ten 1-second reports\n"
+      "  zdedup live 5 -c system.slice/db.service --json\n"
+      "  zdedup live 10 --prometheus /var/lib/node_exporter/zdedup.prom\n"
+      "  zdedup live 1 30 --record run.zdt --validate   # on the patched kernel");
+  return [o]() {
+    LiveOptions lo;
+    lo.interval_s = o->interval;
+    lo.count = o->count;
+    lo.global_scope = o->global;
+    lo.top_n = o->top;
+    lo.record_path = o->record;
+    lo.probe.filter_scope = cgroup_id(o->cgroup);
+    install_signals();
+    lo.stop = [] { return g_stop != 0; };
+    bool header = false;
+    lo.on_interval = [&](const LiveInterval& iv) {
+      if (o->json) {
+        nlohmann::json j = to_json(iv.cumulative);
+        j["interval"] = iv.index;
+        j["seconds"] = iv.seconds;
+        j["interval_stores"] = iv.delta.stores;
+        j["interval_loads"] = iv.delta.loads;
+        j["interval_invalidates"] = iv.delta.invalidates;
+        j["interval_drops"] = iv.drops_delta;
+        emit(j.dump() + "\n");
+      } else {
+        if (!header) emit(kIntervalHeader);
+        header = true;
+        emit(interval_line(iv));
+      }
+      if (!o->prometheus.empty()) write_file_atomic(o->prometheus, render_prometheus(iv.cumulative));
+    };
+    ShadowIndex index(o->global);
+    LiveResult r = run_live(lo, &index);
+    if (!o->json) emit(render_table(r.summary, "zdedup live: totals since attach"));
+    if (r.drops) error_line("warning: " + std::to_string(r.drops) + " events dropped (ring buffer full)");
+    if (!o->validate) return static_cast<int>(Exit::ok);
+    KernelIndex k = read_kernel_index();
+    if (k.present && k.global_scope != o->global) {
+      error_line("the kernel's dedup_scope differs from --global; rerun with matching scope");
+      return static_cast<int>(Exit::bad_input);
+    }
+    Validation v = validate(index, r.drops, k);
+    emit(o->json ? to_json(v).dump() + "\n" : render_table(v));
+    return static_cast<int>(!v.judged ? Exit::bad_input : v.pass ? Exit::ok : Exit::check_failed);
+  };
+}
+
+Action add_record(CLI::App& app) {
+  struct Opts {
+    std::string trace;
+    double duration = 0;
+    std::string cgroup;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand("record", "Write zswap events to a trace file");
+  c->add_option("trace", o->trace, "Trace file to write")->required();
+  c->add_option("duration", o->duration, "Seconds to record (default: until Ctrl-C/SIGTERM)");
+  c->add_option("-c,--cgroup", o->cgroup, "Only this cgroup (id, or path under /sys/fs/cgroup)");
+  c->footer(
+      "The trace is flushed every second, so a crash loses at most the last second.\n\n"
+      "Examples:\n"
+      "  zdedup record run.zdt 60              # one minute\n"
+      "  zdedup record run.zdt & ...; kill %1  # until stopped, then: zdedup validate run.zdt");
+  return [o]() {
+    LiveOptions lo;
+    lo.interval_s = 1;
+    lo.count = o->duration > 0 ? static_cast<std::uint64_t>(o->duration + 0.999) : 0;
+    lo.record_path = o->trace;
+    lo.probe.filter_scope = cgroup_id(o->cgroup);
+    install_signals();
+    lo.stop = [] { return g_stop != 0; };
+    LiveResult r = run_live(lo);
+    std::fprintf(stderr, "zdedup: recorded %" PRIu64 " events to %s (%" PRIu64 " dropped)\n", r.events,
+                 o->trace.c_str(), r.drops);
+    return static_cast<int>(Exit::ok);
+  };
+}
+
+Action add_validate(CLI::App& app) {
+  struct Opts {
+    std::string trace;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand(
+      "validate", "Compare a trace's shadow index with the patched kernel's dedup index");
+  c->add_option("trace", o->trace, "Trace recorded from an empty pool until now")->required();
+  c->add_flag("--json", o->json, "Print one JSON object");
+  c->footer(
+      "Run at a quiet moment (no swapping in flight). Exit 0 PASS, 1 differences found,\n"
+      "2 cannot judge (events dropped, trace not from an empty pool, kernel without the patch).\n\n"
+      "Examples:\n"
+      "  zdedup record /tmp/run.zdt & rec=$!; ./workload; kill -INT $rec; wait $rec\n"
+      "  zdedup validate /tmp/run.zdt");
+  return [o]() {
+    TraceReader reader(o->trace);
+    KernelIndex k = read_kernel_index();
+    ShadowIndex index(k.global_scope);
+    std::vector<Event> batch;
+    while (reader.next(batch))
+      for (const Event& e : batch) index.apply(e);
+    if (reader.info().damage)
+      throw Error(Exit::bad_input, o->trace + ": damaged at byte " +
+                                       std::to_string(reader.info().damage->offset) +
+                                       "; cannot validate a partial trace");
+    Validation v = validate(index, reader.info().drops, k);
+    emit(o->json ? to_json(v).dump(2) + "\n" : render_table(v));
+    if (!v.judged && !k.present) {
+      Summary s = summarize(index, 5);
+      emit(render_table(s, "dedup potential measured by the probes (unpatched kernel):"));
+    }
+    return static_cast<int>(!v.judged ? Exit::bad_input : v.pass ? Exit::ok : Exit::check_failed);
+  };
+}
+
+}  // namespace zdedup::cli

@@ -1,0 +1,109 @@
+#include "zdedup/live.h"
+
+#include <sys/utsname.h>
+
+#include <chrono>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "zdedup/trace.h"
+
+namespace zdedup {
+
+namespace {
+
+EventCounters minus(const EventCounters& a, const EventCounters& b) {
+  EventCounters d;
+  d.stores = a.stores - b.stores;
+  d.stores_rejected = a.stores_rejected - b.stores_rejected;
+  d.stores_unhashed = a.stores_unhashed - b.stores_unhashed;
+  d.stale_replaced = a.stale_replaced - b.stale_replaced;
+  d.stale_erased = a.stale_erased - b.stale_erased;
+  d.loads = a.loads - b.loads;
+  d.loads_exclusive = a.loads_exclusive - b.loads_exclusive;
+  d.load_misses = a.load_misses - b.load_misses;
+  d.invalidates = a.invalidates - b.invalidates;
+  d.writebacks = a.writebacks - b.writebacks;
+  d.unknown_slots = a.unknown_slots - b.unknown_slots;
+  d.integrity_mismatches = a.integrity_mismatches - b.integrity_mismatches;
+  return d;
+}
+
+std::string trace_meta(const HostSupport& h, const LiveOptions& o) {
+  utsname u{};
+  uname(&u);
+  return nlohmann::json{{"kernel", u.release},
+                        {"host", u.nodename},
+                        {"program_set", h.program_set},
+                        {"dedup_patch", h.dedup_patch},
+                        {"filter_scope", o.probe.filter_scope}}
+      .dump();
+}
+
+}  // namespace
+
+LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
+  using clock = std::chrono::steady_clock;
+  Probe probe(o.probe);
+  std::unique_ptr<ShadowIndex> own;
+  if (!external) own = std::make_unique<ShadowIndex>(o.global_scope);
+  ShadowIndex& index = external ? *external : *own;
+  std::unique_ptr<TraceWriter> trace;
+  if (!o.record_path.empty()) {
+    trace = std::make_unique<TraceWriter>(o.record_path);
+    trace->add_meta(trace_meta(probe.host(), o));
+  }
+  LiveResult r;
+  r.host = probe.host();
+  auto sink = [&](const Event& e) {
+    index.apply(e);
+    if (trace) trace->add(e);
+    ++r.events;
+  };
+  EventCounters last = index.counters();
+  std::uint64_t last_drops = 0;
+  auto start = clock::now();
+  auto interval = std::chrono::duration<double>(o.interval_s > 0 ? o.interval_s : 1.0);
+  for (std::uint64_t n = 1; o.count == 0 || n <= o.count; ++n) {
+    const auto until = start + interval * double(n);
+    bool stopped = false;
+    while (clock::now() < until) {
+      if (o.stop && o.stop()) {
+        stopped = true;
+        break;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()).count();
+      probe.poll(static_cast<int>(std::min<long long>(std::max<long long>(left, 0), 100)), sink);
+    }
+    // Drain what is queued so the interval's figures are complete.
+    while (probe.poll(0, sink) > 0) {
+    }
+    const std::uint64_t drops = probe.drops();
+    if (trace) {
+      trace->set_drops(drops);
+      trace->flush();
+    }
+    if (o.on_interval) {
+      LiveInterval iv;
+      iv.index = n;
+      iv.seconds = std::chrono::duration<double>(clock::now() - (start + interval * double(n - 1))).count();
+      iv.delta = minus(index.counters(), last);
+      iv.drops_delta = drops - last_drops;
+      iv.cumulative = summarize(index, o.top_n, drops);
+      o.on_interval(iv);
+    }
+    last = index.counters();
+    last_drops = drops;
+    if (stopped) break;
+  }
+  r.drops = probe.drops();
+  if (trace) {
+    trace->set_drops(r.drops);
+    trace->close();
+  }
+  r.summary = summarize(index, o.top_n, r.drops);
+  return r;
+}
+
+}  // namespace zdedup

@@ -1,0 +1,178 @@
+#include "zdedup/probe.h"
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "zdedup.skel.h"
+#include "zdedup/error.h"
+
+namespace zdedup {
+
+namespace {
+
+const char* const kSuggest =
+    "; try 'zdedup scan' (no BPF needed) or the test VM: tests/vm/vm-run -- zdedup live";
+
+bool exists(const char* path) { return ::access(path, F_OK) == 0; }
+
+std::string read_line(const char* path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+bool has_caps_for_bpf() {
+  if (::geteuid() == 0) return true;
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &hdr, data) != 0) return false;
+  auto has = [&](int cap) { return data[cap / 32].effective & (1u << (cap % 32)); };
+  return (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN);
+}
+
+int libbpf_quiet(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  // Verifier logs only when asked: a refusal is explained in one line.
+  if (level == LIBBPF_WARN && std::getenv("ZDEDUP_BPF_DEBUG")) return std::vfprintf(stderr, fmt, ap);
+  return 0;
+}
+
+// Why the kernel would not take or attach the programs, in one line.
+std::string refusal(int err, const char* step) {
+  const std::string kprobes = exists("/sys/bus/event_source/devices/kprobe")
+                                  ? ""
+                                  : "; it has no kprobes either (CONFIG_KPROBES off)";
+  if (err == EPERM || err == EACCES)
+    return "this kernel does not allow fentry/fexit tracing programs (" + std::string(step) +
+           " failed with " + std::strerror(err) +
+           " despite CAP_BPF+CAP_PERFMON: no fentry support, lockdown or an LSM)" + kprobes;
+  if (err == ENOTSUP || err == EOPNOTSUPP || err == 524 /* ENOTSUPP */ || err == ENODEV)
+    return "this kernel cannot attach fentry/fexit programs (no CONFIG_FUNCTION_TRACER / "
+           "DYNAMIC_FTRACE_WITH_DIRECT_CALLS)" + kprobes;
+  return std::string("the kernel refused the BPF programs at ") + step + ": " + std::strerror(err) +
+         " (ZDEDUP_BPF_DEBUG=1 prints the verifier log)";
+}
+
+}  // namespace
+
+HostSupport probe_host() {
+  HostSupport h;
+  h.btf = exists("/sys/kernel/btf/vmlinux");
+  h.zswap = exists("/sys/module/zswap");
+  h.zswap_enabled = read_line("/sys/module/zswap/parameters/enabled") == "Y";
+  h.dedup_patch = exists("/sys/kernel/debug/zswap/dedup_index");
+  if (!h.btf) return h;
+  struct btf* btf = btf__load_vmlinux_btf();
+  if (!btf) return h;
+  auto has = [&](const char* fn) { return btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC) >= 0; };
+  if (has("zswap_store") && has("zswap_load") && has("zswap_invalidate"))
+    h.program_set = "6.12";
+  else if (has("zswap_frontswap_store"))
+    h.program_set = "6.1";
+  h.optional_compress = h.program_set == "6.12" && has("zswap_compress");
+  h.optional_writeback = h.program_set == "6.12" && has("zswap_writeback_entry");
+  if (h.program_set == "6.12") {
+    // The return type of zswap_load: FUNC -> FUNC_PROTO -> type (bool or int).
+    int id = btf__find_by_name_kind(btf, "zswap_load", BTF_KIND_FUNC);
+    const struct btf_type* fn = btf__type_by_id(btf, id);
+    const struct btf_type* proto = fn ? btf__type_by_id(btf, fn->type) : nullptr;
+    const struct btf_type* ret = proto ? btf__type_by_id(btf, proto->type) : nullptr;
+    h.load_returns_int = ret && std::strcmp(btf__name_by_offset(btf, ret->name_off), "int") == 0;
+  }
+  btf__free(btf);
+  return h;
+}
+
+struct Probe::Impl {
+  zdedup_bpf* skel = nullptr;
+  ring_buffer* rb = nullptr;
+  const std::function<void(const Event&)>* sink = nullptr;
+  std::size_t consumed = 0;
+
+  ~Impl() {
+    if (rb) ring_buffer__free(rb);
+    if (skel) zdedup_bpf__destroy(skel);
+  }
+
+  static int on_event(void* ctx, void* data, std::size_t size) {
+    auto* self = static_cast<Impl*>(ctx);
+    if (size < sizeof(Event)) return 0;
+    Event e;
+    std::memcpy(&e, data, sizeof(e));
+    (*self->sink)(e);
+    ++self->consumed;
+    return 0;
+  }
+};
+
+Probe::Probe(const ProbeOptions& options) : impl_(std::make_unique<Impl>()) {
+  host_ = probe_host();
+  if (!has_caps_for_bpf())
+    throw Error(Exit::unsupported,
+                std::string("attaching BPF programs needs root or CAP_BPF+CAP_PERFMON") + kSuggest);
+  if (!host_.btf)
+    throw Error(Exit::unsupported,
+                std::string("this kernel has no BTF (/sys/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF)") +
+                    kSuggest);
+  if (!host_.zswap)
+    throw Error(Exit::unsupported, std::string("this kernel has no zswap (CONFIG_ZSWAP)") + kSuggest);
+  if (host_.program_set.empty())
+    throw Error(Exit::unsupported,
+                std::string("no zswap function zdedup can attach to in this kernel's BTF "
+                            "(zswap_store, zswap_frontswap_store)") + kSuggest);
+  libbpf_set_print(libbpf_quiet);
+
+  zdedup_bpf* skel = zdedup_bpf__open();
+  if (!skel) throw Error(Exit::unsupported, std::string("cannot open the BPF object: ") + std::strerror(errno));
+  impl_->skel = skel;
+  skel->rodata->filter_scope = options.filter_scope;
+  skel->rodata->load_returns_int = host_.load_returns_int;
+  bpf_map__set_max_entries(skel->maps.zdedup_events, static_cast<__u32>(options.ring_bytes));
+  const bool v612 = host_.program_set == "6.12";
+  bpf_program__set_autoload(skel->progs.zswap_store_exit, v612);
+  bpf_program__set_autoload(skel->progs.zswap_load_exit, v612);
+  bpf_program__set_autoload(skel->progs.zswap_invalidate_entry, v612);
+  bpf_program__set_autoload(skel->progs.zswap_compress_exit, host_.optional_compress);
+  bpf_program__set_autoload(skel->progs.zswap_writeback_exit, host_.optional_writeback);
+  bpf_program__set_autoload(skel->progs.frontswap_store_exit, !v612);
+  bpf_program__set_autoload(skel->progs.frontswap_load_exit, !v612);
+  bpf_program__set_autoload(skel->progs.frontswap_invalidate_entry, !v612);
+
+  if (int err = zdedup_bpf__load(skel)) throw Error(Exit::unsupported, refusal(-err, "load") + kSuggest);
+  if (int err = zdedup_bpf__attach(skel)) throw Error(Exit::unsupported, refusal(-err, "attach") + kSuggest);
+  // Checked after attaching: a host that cannot attach at all should hear
+  // that first, since enabling zswap would not help it.
+  if (!host_.zswap_enabled)
+    throw Error(Exit::unsupported,
+                "zswap is disabled, nothing to observe: echo Y > /sys/module/zswap/parameters/enabled "
+                "(or boot with zswap.enabled=1)");
+  impl_->rb = ring_buffer__new(bpf_map__fd(skel->maps.zdedup_events), Impl::on_event, impl_.get(),
+                               nullptr);
+  if (!impl_->rb)
+    throw Error(Exit::unsupported, std::string("cannot map the ring buffer: ") + std::strerror(errno));
+}
+
+Probe::~Probe() = default;
+
+std::size_t Probe::poll(int timeout_ms, const std::function<void(const Event&)>& sink) {
+  impl_->sink = &sink;
+  impl_->consumed = 0;
+  int n = ring_buffer__poll(impl_->rb, timeout_ms);
+  impl_->sink = nullptr;
+  if (n < 0 && n != -EINTR)
+    throw Error(Exit::unsupported, std::string("reading the ring buffer failed: ") + std::strerror(-n));
+  return impl_->consumed;
+}
+
+std::uint64_t Probe::drops() const {
+  return __atomic_load_n(&impl_->skel->bss->dropped, __ATOMIC_RELAXED);
+}
+
+}  // namespace zdedup

@@ -1,0 +1,182 @@
+#include "zdedup/validate.h"
+
+#include <unistd.h>
+
+#include <cinttypes>
+#include <fstream>
+#include <sstream>
+
+#include "zdedup/error.h"
+#include "zdedup/output.h"
+
+namespace zdedup {
+
+namespace {
+
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream f(path);
+  if (!f) return false;
+  std::ostringstream s;
+  s << f.rdbuf();
+  out = s.str();
+  return true;
+}
+
+std::uint64_t read_u64(const std::string& path) {
+  std::string s;
+  if (!read_file(path, s)) throw Error(Exit::unsupported, "cannot read " + path);
+  return std::strtoull(s.c_str(), nullptr, 10);
+}
+
+}  // namespace
+
+std::map<std::pair<std::uint64_t, std::uint64_t>, KernelObject> parse_dedup_index(
+    const std::string& text) {
+  std::map<std::pair<std::uint64_t, std::uint64_t>, KernelObject> out;
+  std::istringstream in(text);
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#') continue;
+    char hash_hex[32];
+    unsigned refs = 0, len = 0;
+    unsigned long long scope = 0;
+    if (std::sscanf(line.c_str(), "%31s %u %u %llu", hash_hex, &refs, &len, &scope) != 4)
+      throw Error(Exit::bad_input, "dedup_index line " + std::to_string(n) + " malformed: " + line);
+    std::uint64_t hash = std::strtoull(hash_hex, nullptr, 16);
+    KernelObject& o = out[{scope, hash}];
+    // Two objects with the same key can exist briefly (concurrent first
+    // stores of one content); their slots add up.
+    o.refs += refs;
+    o.comp_len = len;
+  }
+  return out;
+}
+
+KernelIndex read_kernel_index(const std::string& debugfs, const std::string& params) {
+  KernelIndex k;
+  if (::access(debugfs.c_str(), R_OK) != 0)
+    throw Error(Exit::unsupported, "cannot read " + debugfs +
+                                       " (mount debugfs on /sys/kernel/debug and run as root)");
+  std::string text;
+  if (!read_file(debugfs + "/dedup_index", text)) return k;  // no patch
+  k.present = true;
+  k.objects = parse_dedup_index(text);
+  k.stored_pages = read_u64(debugfs + "/stored_pages");
+  k.dedup_objects = read_u64(debugfs + "/dedup_objects");
+  k.dedup_hits = read_u64(debugfs + "/dedup_hits");
+  k.dedup_saved_bytes = read_u64(debugfs + "/dedup_saved_bytes");
+  k.pool_total_size = read_u64(debugfs + "/pool_total_size");
+  std::string scope, on;
+  read_file(params + "/dedup_scope", scope);
+  read_file(params + "/dedup", on);
+  k.global_scope = scope.rfind("global", 0) == 0;
+  k.dedup_enabled = !on.empty() && (on[0] == 'Y' || on[0] == '1');
+  return k;
+}
+
+Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const KernelIndex& kernel,
+                    std::size_t max_differences) {
+  Validation v;
+  v.slots_shadow = shadow.logical();
+  v.objects_shadow = shadow.distinct();
+  v.saved_shadow = shadow.saved_bytes();
+  if (!kernel.present) {
+    v.why = "this kernel has no zswap dedup patch (no debugfs zswap/dedup_index): nothing to validate";
+    return v;
+  }
+  v.slots_kernel = kernel.stored_pages;
+  v.objects_kernel = kernel.dedup_objects;
+  v.saved_kernel = kernel.dedup_saved_bytes;
+  if (drops) {
+    v.why = std::to_string(drops) +
+            " events were dropped by the probes: the shadow index is incomplete, so differences "
+            "would not mean a kernel bug";
+    return v;
+  }
+  if (shadow.counters().unknown_slots) {
+    v.why = "the trace does not start from an empty pool (" +
+            std::to_string(shadow.counters().unknown_slots) + " loads/writebacks of unseen slots)";
+    return v;
+  }
+  if (shadow.global_scope() != kernel.global_scope) {
+    v.why = "the shadow index and the kernel use different dedup scopes";
+    return v;
+  }
+  v.judged = true;
+  auto diff = [&](std::string s) {
+    if (v.differences.size() < max_differences) v.differences.push_back(std::move(s));
+    else if (v.differences.size() == max_differences) v.differences.push_back("... more differences omitted");
+  };
+  char buf[256];
+  if (v.slots_shadow != v.slots_kernel) {
+    std::snprintf(buf, sizeof(buf), "live slots: shadow %" PRIu64 ", kernel stored_pages %" PRIu64,
+                  v.slots_shadow, v.slots_kernel);
+    diff(buf);
+  }
+  if (v.objects_shadow != kernel.objects.size() || v.objects_shadow != kernel.dedup_objects) {
+    std::snprintf(buf, sizeof(buf),
+                  "distinct objects: shadow %" PRIu64 ", kernel dedup_index %zu, dedup_objects %" PRIu64,
+                  v.objects_shadow, kernel.objects.size(), kernel.dedup_objects);
+    diff(buf);
+  }
+  if (!shadow.unsized_contents() && v.saved_shadow != v.saved_kernel) {
+    std::snprintf(buf, sizeof(buf), "saved bytes: shadow %" PRIu64 ", kernel dedup_saved_bytes %" PRIu64,
+                  v.saved_shadow, v.saved_kernel);
+    diff(buf);
+  }
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint32_t> seen;
+  shadow.for_each_content([&](const ContentView& c) { seen[{c.scope, c.hash}] = c.refs; });
+  for (const auto& [key, refs] : seen) {
+    auto it = kernel.objects.find(key);
+    std::uint32_t kref = it == kernel.objects.end() ? 0 : it->second.refs;
+    if (kref != refs) {
+      std::snprintf(buf, sizeof(buf), "content %s scope %" PRIu64 ": shadow refs %u, kernel refs %u",
+                    format_hash(key.second).c_str(), key.first, refs, kref);
+      diff(buf);
+    }
+  }
+  for (const auto& [key, obj] : kernel.objects)
+    if (!seen.count(key)) {
+      std::snprintf(buf, sizeof(buf), "content %s scope %" PRIu64 ": shadow refs 0, kernel refs %u",
+                    format_hash(key.second).c_str(), key.first, obj.refs);
+      diff(buf);
+    }
+  v.pass = v.differences.empty();
+  return v;
+}
+
+nlohmann::json to_json(const Validation& v) {
+  return nlohmann::json{{"result", !v.judged ? "cannot judge" : v.pass ? "PASS" : "FAIL"},
+                        {"why", v.why},
+                        {"live_slots", {{"shadow", v.slots_shadow}, {"kernel", v.slots_kernel}}},
+                        {"objects", {{"shadow", v.objects_shadow}, {"kernel", v.objects_kernel}}},
+                        {"saved_bytes", {{"shadow", v.saved_shadow}, {"kernel", v.saved_kernel}}},
+                        {"differences", v.differences}};
+}
+
+std::string render_table(const Validation& v) {
+  std::string s = "validation against the kernel's dedup index\n";
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "  %-18s %14s %14s\n", "", "shadow", "kernel");
+  s += buf;
+  std::snprintf(buf, sizeof(buf), "  %-18s %14" PRIu64 " %14" PRIu64 "\n", "live slots",
+                v.slots_shadow, v.slots_kernel);
+  s += buf;
+  std::snprintf(buf, sizeof(buf), "  %-18s %14" PRIu64 " %14" PRIu64 "\n", "distinct objects",
+                v.objects_shadow, v.objects_kernel);
+  s += buf;
+  std::snprintf(buf, sizeof(buf), "  %-18s %14s %14s\n", "saved", format_bytes(v.saved_shadow).c_str(),
+                format_bytes(v.saved_kernel).c_str());
+  s += buf;
+  for (const std::string& d : v.differences) s += "  DIFF " + d + "\n";
+  if (!v.judged)
+    s += "CANNOT JUDGE: " + v.why + "\n";
+  else
+    s += v.pass ? "PASS: shadow index and kernel index agree object by object\n"
+                : "FAIL: " + std::to_string(v.differences.size()) + " differences\n";
+  return s;
+}
+
+}  // namespace zdedup
