@@ -35,7 +35,7 @@ struct {
 	__uint(max_entries, 16 << 20); /* resized by the loader */
 } zdedup_events SEC(".maps");
 
-/* Compressed length of the entry zswap_compress() just filled, per task. */
+/* Compressed length zswap_store() is allocating, per task (zpool_malloc). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -156,16 +156,20 @@ int BPF_PROG(zswap_store_exit)
 	return 0;
 }
 
-/* Optional (attached when the kernel has it out of line): compressed sizes. */
-SEC("fexit/zswap_compress")
-int BPF_PROG(zswap_compress_exit, struct folio *folio, struct zswap_entry *entry)
+/*
+ * Compressed sizes: zswap_compress() is inlined on 6.12 builds, but the size
+ * it allocates goes through zpool_malloc(), an exported function that only
+ * zswap calls.  The size waits here until the same task's zswap_store() exits.
+ */
+SEC("fentry/zpool_malloc")
+int BPF_PROG(zpool_malloc_entry)
 {
-	__u64 id = bpf_get_current_pid_tgid(), ret = 0;
-	__u32 len = BPF_CORE_READ(entry, length);
+	__u64 id = bpf_get_current_pid_tgid(), size = 0;
+	__u32 len;
 
-	bpf_get_func_ret(ctx, &ret);
-	if (ret & 1)
-		bpf_map_update_elem(&comp_len_by_task, &id, &len, BPF_ANY);
+	bpf_get_func_arg(ctx, 1, &size);
+	len = size;
+	bpf_map_update_elem(&comp_len_by_task, &id, &len, BPF_ANY);
 	return 0;
 }
 

@@ -76,7 +76,7 @@ HostSupport probe_host() {
     h.program_set = "6.12";
   else if (has("zswap_frontswap_store"))
     h.program_set = "6.1";
-  h.optional_compress = h.program_set == "6.12" && has("zswap_compress");
+  h.optional_compress = h.program_set == "6.12" && has("zpool_malloc");
   h.optional_writeback = h.program_set == "6.12" && has("zswap_writeback_entry");
   if (h.program_set == "6.12") {
     // The return type of zswap_load: FUNC -> FUNC_PROTO -> type (bool or int).
@@ -139,7 +139,7 @@ Probe::Probe(const ProbeOptions& options) : impl_(std::make_unique<Impl>()) {
   bpf_program__set_autoload(skel->progs.zswap_store_exit, v612);
   bpf_program__set_autoload(skel->progs.zswap_load_exit, v612);
   bpf_program__set_autoload(skel->progs.zswap_invalidate_entry, v612);
-  bpf_program__set_autoload(skel->progs.zswap_compress_exit, host_.optional_compress);
+  bpf_program__set_autoload(skel->progs.zpool_malloc_entry, host_.optional_compress);
   bpf_program__set_autoload(skel->progs.zswap_writeback_exit, host_.optional_writeback);
   bpf_program__set_autoload(skel->progs.frontswap_store_exit, !v612);
   bpf_program__set_autoload(skel->progs.frontswap_load_exit, !v612);

@@ -23,7 +23,7 @@ struct HostSupport {
   bool zswap = false;         // zswap built in (/sys/module/zswap)
   bool zswap_enabled = false;
   std::string program_set;    // "6.12" (folio API), "6.1" (frontswap), "" none
-  bool optional_compress = false;   // zswap_compress out of line: sizes known
+  bool optional_compress = false;   // zpool_malloc traceable: sizes known
   bool optional_writeback = false;  // zswap_writeback_entry out of line
   bool load_returns_int = false;    // 6.18+: zswap_load() returns 0 on success
   bool dedup_patch = false;   // debugfs zswap/dedup_index exists
