@@ -5,6 +5,7 @@
 #   make setup      install the Debian packages the project needs (idempotent)
 #   make test       every test tier
 #   make demo       the main job, end to end
+#   make install    zdedup into /usr/local/bin, the Python package into /usr/local/lib/python3*/
 #   make kernel     build the patched test kernel (cached under ~/.cache/zdedup)
 #   make clean
 
@@ -25,7 +26,7 @@ PKGS_VM     := qemu-system-x86 busybox-static util-linux procps
 PKGS_BPF    := clang llvm libbpf-dev bpftool
 PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF)
 
-.PHONY: all setup build test test-unit test-cli demo kernel kernel-baseline clean
+.PHONY: all setup build install test test-unit test-cli test-python demo kernel kernel-baseline clean
 
 all: build
 
@@ -45,13 +46,19 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
-test: setup build test-unit test-cli
+test: setup build test-unit test-cli test-python
 
 test-unit: build
 	$(BUILD)/zdedup_unit_tests --gtest_brief=1
 
 test-cli: build
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/cli
+
+test-python: build
+	PYTHONPATH=$(BUILD)/python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+install: build
+	cmake --install $(BUILD)
 
 demo: setup build
 	@tests/demo/scan-demo $(BUILD)

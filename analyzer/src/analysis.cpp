@@ -1,6 +1,7 @@
 #include "zdedup/analysis.h"
 
 #include <algorithm>
+#include <map>
 
 namespace zdedup {
 
@@ -43,6 +44,33 @@ TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options
   return r;
 }
 
+std::vector<TimelinePoint> timeline(const std::vector<Event>& events, std::uint64_t every,
+                                    bool global_scope) {
+  ShadowIndex index(global_scope);
+  std::vector<TimelinePoint> out;
+  if (!every) every = 1;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    index.apply(events[i]);
+    if ((i + 1) % every == 0 || i + 1 == events.size()) {
+      TimelinePoint p;
+      p.ts_ns = events[i].ts_ns;
+      p.events = i + 1;
+      p.logical_pages = index.logical();
+      p.distinct = index.distinct();
+      p.saved_bytes = index.saved_bytes();
+      p.dedup_ratio = dedup_ratio(p.logical_pages, p.distinct);
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+Summary summarize_events(const std::vector<Event>& events, std::size_t top_n, bool global_scope) {
+  ShadowIndex index(global_scope);
+  for (const Event& e : events) index.apply(e);
+  return summarize(index, top_n);
+}
+
 namespace {
 void add_counters(EventCounters& a, const EventCounters& b) {
   a.stores += b.stores;
@@ -61,7 +89,9 @@ void add_counters(EventCounters& a, const EventCounters& b) {
 }  // namespace
 
 Summary combine(const std::vector<TraceReport>& reports, std::size_t top_n) {
+  if (reports.size() == 1) return reports[0].summary;
   Summary t;
+  std::map<std::uint64_t, ScopeStats> scopes;
   for (const TraceReport& r : reports) {
     const Summary& s = r.summary;
     t.logical_pages += s.logical_pages;
@@ -75,9 +105,18 @@ Summary combine(const std::vector<TraceReport>& reports, std::size_t top_n) {
     t.index_bytes += s.index_bytes;
     t.global_scope = s.global_scope;
     add_counters(t.events, s.events);
+    for (const ScopeStats& sc : s.scopes) {
+      ScopeStats& a = scopes[sc.scope];
+      a.scope = sc.scope;
+      a.logical += sc.logical;
+      a.distinct += sc.distinct;
+      a.zero_pages += sc.zero_pages;
+      a.saved_bytes += sc.saved_bytes;
+    }
     t.top.insert(t.top.end(), s.top.begin(), s.top.end());
   }
   t.dedup_ratio = dedup_ratio(t.logical_pages, t.distinct);
+  for (const auto& [id, sc] : scopes) t.scopes.push_back(sc);
   std::sort(t.top.begin(), t.top.end(),
             [](const ContentView& a, const ContentView& b) { return a.refs > b.refs; });
   if (t.top.size() > top_n) t.top.resize(top_n);

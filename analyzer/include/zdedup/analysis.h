@@ -51,8 +51,26 @@ struct TraceReport {
 // Replays one trace (salvaging up to any damage, see info.damage).
 TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options = {});
 
+// The index's state sampled along a replay, for plots of dedup over time.
+struct TimelinePoint {
+  std::uint64_t ts_ns = 0;   // timestamp of the last event applied
+  std::uint64_t events = 0;  // events applied so far
+  std::uint64_t logical_pages = 0;
+  std::uint64_t distinct = 0;
+  std::uint64_t saved_bytes = 0;
+  double dedup_ratio = 1.0;
+};
+
+// Replays @events, taking a point every @every events and after the last.
+std::vector<TimelinePoint> timeline(const std::vector<Event>& events, std::uint64_t every,
+                                    bool global_scope = false);
+
+// Summary of events already in memory (Python DataFrames, tests).
+Summary summarize_events(const std::vector<Event>& events, std::size_t top_n,
+                         bool global_scope = false);
+
 // Combines reports of separate traces (separate hosts or runs): counts add up,
-// contents are not merged across traces.
+// per-scope figures add up by scope id, contents are not merged across traces.
 Summary combine(const std::vector<TraceReport>& reports, std::size_t top_n);
 
 }  // namespace zdedup

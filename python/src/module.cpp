@@ -1,0 +1,166 @@
+// _zdedup: the Python binding of the analyzer library.  No logic of its own:
+// every figure comes from the same calls the CLI makes, so Python and the CLI
+// agree by construction (tests/python checks that they do).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+
+#include "zdedup/analysis.h"
+#include "zdedup/error.h"
+#include "zdedup/gate.h"
+#include "zdedup/output.h"
+#include "zdedup/scan.h"
+#include "zdedup/trace.h"
+
+namespace py = pybind11;
+using namespace zdedup;
+
+namespace {
+
+// JSON text across the boundary: the Python side turns it into dicts with
+// json.loads, exactly what `zdedup ... --json` prints.
+std::string report_json_text(const std::vector<std::string>& paths, std::size_t top, bool global) {
+  AnalyzeOptions ao;
+  ao.top_n = top;
+  ao.global_scope = global;
+  std::vector<TraceReport> reports;
+  for (const std::string& p : paths) reports.push_back(analyze_trace(p, ao));
+  return report_json(reports, top).dump();
+}
+
+std::vector<Event> events_from_array(const py::array& a) {
+  if (a.itemsize() != sizeof(Event) || a.ndim() != 1)
+    throw Error(Exit::bad_input, "expected a 1-d structured array of zdedup events");
+  std::vector<Event> ev(static_cast<std::size_t>(a.shape(0)));
+  py::array c = py::array::ensure(a, py::array::c_style);
+  std::memcpy(ev.data(), c.data(), ev.size() * sizeof(Event));
+  return ev;
+}
+
+py::dtype event_dtype() {
+  py::list fields;
+  auto add = [&](const char* name, const char* fmt) { fields.append(py::make_tuple(name, fmt)); };
+  add("ts_ns", "<u8");
+  add("slot", "<u8");
+  add("hash", "<u8");
+  add("scope", "<u8");
+  add("comp_len", "<u4");
+  add("cpu", "<u2");
+  add("type", "u1");
+  add("flags", "u1");
+  return py::dtype::from_args(fields);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_zdedup, m) {
+  m.doc() = "zdedup analyzer core (use the zdedup package, not this module)";
+  static py::exception<Error> exc(m, "Error", PyExc_RuntimeError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Error& e) {
+      // The CLI's message, plus the exit status the CLI would have used.
+      py::object value = py::reinterpret_borrow<py::object>(exc.ptr())(e.what());
+      value.attr("exit_code") = static_cast<int>(e.code());
+      PyErr_SetObject(exc.ptr(), value.ptr());
+    }
+  });
+
+  m.attr("EVENT_SIZE") = ZDEDUP_EVENT_SIZE;
+  m.def("event_dtype", &event_dtype, "numpy dtype of one event (bpf/zdedup_event.h)");
+
+  m.def(
+      "read_events",
+      [](const std::string& path) {
+        TraceInfo info;
+        std::vector<Event> ev;
+        {
+          py::gil_scoped_release nogil;
+          ev = read_trace(path, &info);
+        }
+        py::array out(event_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(ev.size())});
+        std::memcpy(out.mutable_data(), ev.data(), ev.size() * sizeof(Event));
+        py::dict meta;
+        meta["path"] = info.path;
+        meta["version"] = info.version;
+        meta["created_ns"] = info.created_ns;
+        meta["frames"] = info.frames;
+        meta["events"] = info.events;
+        meta["drops"] = info.drops;
+        meta["meta"] = info.meta;
+        if (info.damage)
+          meta["damage"] = py::dict(py::arg("offset") = info.damage->offset,
+                                    py::arg("frame") = info.damage->frame,
+                                    py::arg("reason") = info.damage->reason);
+        else
+          meta["damage"] = py::none();
+        return py::make_tuple(out, meta);
+      },
+      py::arg("path"), "Reads a trace: (structured numpy array of events, info dict)");
+
+  m.def("report_json", &report_json_text, py::arg("paths"), py::arg("top") = 10,
+        py::arg("global_scope") = false, py::call_guard<py::gil_scoped_release>());
+
+  m.def(
+      "report_events_json",
+      [](const py::array& a, std::size_t top, bool global) {
+        std::vector<Event> ev = events_from_array(a);
+        py::gil_scoped_release nogil;
+        nlohmann::json j = to_json(summarize_events(ev, top, global));
+        j["tool"] = "zdedup";
+        j["command"] = "report";
+        j["schema"] = kJsonSchema;
+        return j.dump();
+      },
+      py::arg("events"), py::arg("top") = 10, py::arg("global_scope") = false);
+
+  m.def(
+      "timeline",
+      [](const py::array& a, std::uint64_t every, bool global) {
+        std::vector<Event> ev = events_from_array(a);
+        std::vector<TimelinePoint> pts;
+        {
+          py::gil_scoped_release nogil;
+          pts = timeline(ev, every, global);
+        }
+        py::dict cols;
+        auto col = [&](const char* name, auto get, auto tag) {
+          using T = decltype(tag);
+          py::array_t<T> arr(static_cast<py::ssize_t>(pts.size()));
+          auto* d = arr.mutable_data();
+          for (std::size_t i = 0; i < pts.size(); ++i) d[i] = static_cast<T>(get(pts[i]));
+          cols[name] = arr;
+        };
+        col("ts_ns", [](const TimelinePoint& p) { return p.ts_ns; }, std::uint64_t{});
+        col("events", [](const TimelinePoint& p) { return p.events; }, std::uint64_t{});
+        col("logical_pages", [](const TimelinePoint& p) { return p.logical_pages; }, std::uint64_t{});
+        col("distinct", [](const TimelinePoint& p) { return p.distinct; }, std::uint64_t{});
+        col("saved_bytes", [](const TimelinePoint& p) { return p.saved_bytes; }, std::uint64_t{});
+        col("dedup_ratio", [](const TimelinePoint& p) { return p.dedup_ratio; }, double{});
+        return cols;
+      },
+      py::arg("events"), py::arg("every"), py::arg("global_scope") = false);
+
+  m.def("read_dedup_ratio", &read_dedup_ratio, py::arg("path"),
+        "The dedup ratio of a JSON report or trace, checked as `zdedup gate` checks it");
+
+  m.def(
+      "scan_json",
+      [](const std::vector<int>& pids, const std::vector<std::string>& files, bool all,
+         std::size_t top, std::size_t sample_every) {
+        py::gil_scoped_release nogil;
+        ScanOptions so;
+        so.top_n = top;
+        so.sample_every = sample_every;
+        Scanner s(so);
+        for (const std::string& f : files) s.add_file(f);
+        for (int p : pids) s.add_pid(p);
+        if (all) s.add_all_processes();
+        return to_json(s.result()).dump();
+      },
+      py::arg("pids"), py::arg("files"), py::arg("all") = false, py::arg("top") = 10,
+      py::arg("sample_every") = 64);
+}

@@ -1,0 +1,110 @@
+"""zdedup for Python: zswap deduplication traces and scans as pandas objects.
+
+A thin layer over the C++ analyzer (the `_zdedup` extension): the figures are
+the ones `zdedup report --json` and `zdedup scan --json` print.
+
+    >>> import zdedup
+    >>> df = zdedup.read_trace("run.zdt")          # one row per event
+    >>> zdedup.report("run.zdt")["dedup_ratio"]
+    >>> zdedup.timeline(df, points=100).plot(x="events", y="dedup_ratio")
+
+Errors raise zdedup.Error (a RuntimeError) with the CLI's one-line message and
+its exit status in `.exit_code`.
+"""
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from . import _zdedup
+from ._zdedup import Error
+
+__all__ = ["Error", "read_trace", "report", "timeline", "scan", "load_report", "EVENT_TYPES"]
+
+EVENT_TYPES = ["store", "load", "invalidate", "writeback"]  # codes 1..4
+F_STORED, F_EXCLUSIVE, F_HIT, F_HASHED = 1, 2, 4, 8
+
+
+def _path(p):
+    return os.fspath(p)
+
+
+def read_trace(path):
+    """Events of a trace as a DataFrame, one row per event.
+
+    Columns: ts_ns, slot, hash, scope, comp_len, cpu (numpy integer columns,
+    straight from the trace), type (categorical: store/load/invalidate/
+    writeback), flags and the decoded booleans stored, exclusive, hit, hashed.
+    df.attrs["trace"] holds frames, drops, metadata and any damage found
+    (a damaged trace yields the events before the damage).
+    """
+    arr, info = _zdedup.read_events(_path(path))
+    codes = arr["type"].astype(np.int8) - 1
+    codes[(codes < 0) | (codes >= len(EVENT_TYPES))] = -1
+    flags = arr["flags"]
+    df = pd.DataFrame({
+        "ts_ns": arr["ts_ns"],
+        "slot": arr["slot"],
+        "hash": arr["hash"],
+        "scope": arr["scope"],
+        "comp_len": arr["comp_len"],
+        "cpu": arr["cpu"],
+        "type": pd.Categorical.from_codes(codes, categories=EVENT_TYPES),
+        "flags": flags,
+        "stored": (flags & F_STORED) != 0,
+        "exclusive": (flags & F_EXCLUSIVE) != 0,
+        "hit": (flags & F_HIT) != 0,
+        "hashed": (flags & F_HASHED) != 0,
+    }, copy=False)
+    if info.get("meta"):
+        try:
+            info["meta"] = json.loads(info["meta"])
+        except ValueError:
+            pass
+    df.attrs["trace"] = info
+    return df
+
+
+def _events_array(df):
+    """A DataFrame from read_trace back into the C++ event layout."""
+    arr = np.empty(len(df), dtype=_zdedup.event_dtype())
+    for name in ("ts_ns", "slot", "hash", "scope", "comp_len", "cpu", "flags"):
+        arr[name] = df[name].to_numpy()
+    arr["type"] = df["type"].cat.codes.to_numpy() + 1
+    return arr
+
+
+def report(trace, top=10, global_scope=False):
+    """The figures of `zdedup report --json` for a trace path, a list of
+    paths, or a DataFrame from read_trace (dict with the same keys)."""
+    if isinstance(trace, pd.DataFrame):
+        return json.loads(_zdedup.report_events_json(_events_array(trace), top, global_scope))
+    paths = [trace] if isinstance(trace, (str, os.PathLike)) else list(trace)
+    return json.loads(_zdedup.report_json([_path(p) for p in paths], top, global_scope))
+
+
+def timeline(trace, points=200, global_scope=False):
+    """Dedup over time: the shadow index sampled at about `points` moments
+    (DataFrame: ts_ns, events, logical_pages, distinct, saved_bytes, dedup_ratio)."""
+    df = trace if isinstance(trace, pd.DataFrame) else read_trace(trace)
+    every = max(1, len(df) // max(1, points))
+    return pd.DataFrame(_zdedup.timeline(_events_array(df), every, global_scope))
+
+
+def scan(pid=None, files=None, all=False, top=10, sample_every=64):
+    """The figures of `zdedup scan --json`: pid (int or list), files (path
+    or list), or all=True for every process."""
+    pids = [] if pid is None else ([pid] if isinstance(pid, int) else list(pid))
+    paths = [] if files is None else ([files] if isinstance(files, (str, os.PathLike)) else list(files))
+    if not pids and not paths and not all:
+        raise Error("scan needs pid=, files= or all=True")
+    return json.loads(_zdedup.scan_json(pids, [_path(p) for p in paths], all, top, sample_every))
+
+
+def load_report(path):
+    """A JSON report written by `zdedup scan/report --json`, checked the way
+    `zdedup gate` checks it (bad files raise zdedup.Error)."""
+    _zdedup.read_dedup_ratio(_path(path))
+    with open(path) as f:
+        return json.load(f)
