@@ -5,6 +5,7 @@
 #   make setup      install the Debian packages the project needs (idempotent)
 #   make test       every test tier
 #   make demo       the main job, end to end
+#   make bench      benchmarks (bench/README.md)
 #   make install    zdedup into /usr/local/bin, the Python package into /usr/local/lib/python3*/
 #   make kernel     build the patched test kernel (cached under ~/.cache/zdedup)
 #   make clean
@@ -24,9 +25,10 @@ PKGS_KERNEL := linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio \
                dwarves xz-utils kmod rsync
 PKGS_VM     := qemu-system-x86 busybox-static util-linux procps
 PKGS_BPF    := clang llvm libbpf-dev bpftool
-PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF)
+PKGS_BENCH  := xxhash
+PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH)
 
-.PHONY: all setup build install test test-unit test-cli test-python demo kernel kernel-baseline clean
+.PHONY: all setup build install bench test test-unit test-cli test-python test-bench-smoke demo kernel kernel-baseline clean
 
 all: build
 
@@ -46,7 +48,7 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
-test: setup build test-unit test-cli test-python
+test: setup build test-unit test-cli test-python test-bench-smoke
 
 test-unit: build
 	$(BUILD)/zdedup_unit_tests --gtest_brief=1
@@ -56,6 +58,12 @@ test-cli: build
 
 test-python: build
 	PYTHONPATH=$(BUILD)/python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+test-bench-smoke: build
+	$(PYTHON) bench/run --smoke > /dev/null
+
+bench: setup build
+	$(PYTHON) bench/run
 
 install: build
 	cmake --install $(BUILD)

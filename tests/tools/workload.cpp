@@ -15,6 +15,7 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -23,6 +24,10 @@
 #include <random>
 #include <unordered_set>
 #include <vector>
+
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#endif
 
 namespace {
 
@@ -64,7 +69,7 @@ int main(int argc, char** argv) {
   std::string mix = "realistic";
   double dup_pct = 50;
   std::uint64_t contents = 1000, seed = 1;
-  bool hold = false;
+  bool hold = false, ksm = false;
   app.add_option("--mib", mib, "Memory to fill, MiB")->capture_default_str();
   app.add_option("--mix", mix, "distinct|identical|hot|random|realistic")
       ->check(CLI::IsMember({"distinct", "identical", "hot", "random", "realistic"}))
@@ -73,8 +78,13 @@ int main(int argc, char** argv) {
   app.add_option("--contents", contents, "random: number of content ids")->capture_default_str();
   app.add_option("--seed", seed, "Seed for random choices and unique ids")->capture_default_str();
   app.add_flag("--hold", hold, "Keep the memory until stdin closes or SIGTERM/SIGINT");
+  app.add_flag("--ksm", ksm, "Opt the process into KSM (prctl PR_SET_MEMORY_MERGE, Linux 6.4+)");
   CLI11_PARSE(app, argc, argv);
 
+  if (ksm && prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) != 0) {
+    std::perror("zdedup-workload: prctl(PR_SET_MEMORY_MERGE)");
+    return 4;
+  }
   const std::size_t pages = mib * 1024 * 1024 / kPage;
   auto* mem = static_cast<unsigned char*>(
       mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
