@@ -4,7 +4,8 @@
 #   make            build everything user-facing into build/ (CLI: build/zdedup)
 #   make setup      install the Debian packages the project needs (idempotent)
 #   make test       every test tier
-#   make demo       the main job, end to end
+#   make demo       the main job: patched kernel in QEMU, workload, zdedup live + validate
+#   make demo-scan  zdedup scan of a process with a known mix (no VM)
 #   make bench      benchmarks (bench/README.md)
 #   make install    zdedup into /usr/local/bin, the Python package into /usr/local/lib/python3*/
 #   make kernel     build the patched test kernel (cached under ~/.cache/zdedup)
@@ -28,7 +29,7 @@ PKGS_BPF    := clang llvm libbpf-dev bpftool
 PKGS_BENCH  := xxhash
 PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH)
 
-.PHONY: all setup build install bench test test-unit test-cli test-python test-bench-smoke demo kernel kernel-baseline clean
+.PHONY: all setup build install bench test test-unit test-cli test-python test-bench-smoke demo demo-scan kernel kernel-baseline clean
 
 all: build
 
@@ -69,6 +70,9 @@ install: build
 	cmake --install $(BUILD)
 
 demo: setup build
+	@tests/demo/vm-demo
+
+demo-scan: setup build
 	@tests/demo/scan-demo $(BUILD)
 
 kernel: setup
