@@ -22,7 +22,7 @@ PKGS_BUILD  := build-essential cmake pkg-config libxxhash-dev libzstd-dev \
 PKGS_PYTHON := python3-dev python3-pytest python3-numpy python3-pandas \
                python3-matplotlib python3-nbclient python3-nbformat \
                python3-ipykernel pybind11-dev python3-pybind11
-PKGS_KERNEL := linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio \
+PKGS_KERNEL := linux-source-6.12 patch flex bison bc libelf-dev libssl-dev cpio \
                dwarves xz-utils kmod rsync
 PKGS_VM     := qemu-system-x86 busybox-static util-linux procps
 PKGS_BPF    := clang llvm libbpf-dev bpftool
