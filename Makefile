@@ -3,7 +3,7 @@
 #
 #   make            build everything user-facing into build/ (CLI: build/zdedup)
 #   make setup      install the Debian packages the project needs (idempotent)
-#   make test       every test tier
+#   make test       every test tier (unit, CLI, Python, bench smoke, in-VM: test-vm)
 #   make demo       the main job: patched kernel in QEMU, workload, zdedup live + validate
 #   make demo-scan  zdedup scan of a process with a known mix (no VM)
 #   make bench      benchmarks (bench/README.md)
@@ -29,7 +29,7 @@ PKGS_BPF    := clang llvm libbpf-dev bpftool
 PKGS_BENCH  := xxhash
 PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH)
 
-.PHONY: all setup build install bench test test-unit test-cli test-python test-bench-smoke demo demo-scan kernel kernel-baseline clean
+.PHONY: all setup build install bench test test-unit test-cli test-python test-bench-smoke test-vm demo demo-scan kernel kernel-baseline clean
 
 all: build
 
@@ -49,7 +49,7 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
-test: setup build test-unit test-cli test-python test-bench-smoke
+test: setup build test-unit test-cli test-python test-bench-smoke test-vm
 
 test-unit: build
 	$(BUILD)/zdedup_unit_tests --gtest_brief=1
@@ -59,6 +59,9 @@ test-cli: build
 
 test-python: build
 	PYTHONPATH=$(BUILD)/python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+test-vm: build
+	tests/vm/run-guest-tests
 
 test-bench-smoke: build
 	$(PYTHON) bench/run --smoke > /dev/null

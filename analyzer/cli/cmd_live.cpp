@@ -156,6 +156,10 @@ Action add_record(CLI::App& app) {
     lo.probe.filter_scope = cgroup_id(o->cgroup);
     install_signals();
     lo.stop = [] { return g_stop != 0; };
+    lo.on_attached = [&](const HostSupport& h) {
+      std::fprintf(stderr, "zdedup: recording zswap events to %s (%s probes; Ctrl-C or SIGTERM stops)\n",
+                   o->trace.c_str(), h.program_set.c_str());
+    };
     LiveResult r = run_live(lo);
     std::fprintf(stderr, "zdedup: recorded %" PRIu64 " events to %s (%" PRIu64 " dropped)\n", r.events,
                  o->trace.c_str(), r.drops);

@@ -56,6 +56,7 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
   }
   LiveResult r;
   r.host = probe.host();
+  if (o.on_attached) o.on_attached(r.host);
   auto sink = [&](const Event& e) {
     index.apply(e);
     if (trace) trace->add(e);

@@ -27,6 +27,7 @@ struct LiveOptions {
   ProbeOptions probe;
   std::function<bool()> stop;      // polled between ring buffer reads
   std::function<void(const LiveInterval&)> on_interval;
+  std::function<void(const HostSupport&)> on_attached;  // probes are live
 };
 
 struct LiveResult {

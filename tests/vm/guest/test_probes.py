@@ -85,6 +85,7 @@ def test_record_then_report_equals_live(cgroup, tmp_path):
     trace = tmp_path / "run.zdt"
     rec = subprocess.Popen([str(BUILD / "zdedup"), "record", str(trace), "-c", str(cgroup.path)],
                            stderr=subprocess.PIPE, text=True)
+    assert "recording zswap events" in rec.stderr.readline()  # attached
     wl = Workload(cgroup, 16, "hot", "--dup-pct", "70")
     try:
         wl.reclaim_all()
@@ -99,3 +100,4 @@ def test_record_then_report_equals_live(cgroup, tmp_path):
     assert wl.truth["duplicate_pages"] <= out["duplicate_pages"] <= wl.truth["duplicate_pages"] + 32
     assert out["drops"] == 0
     assert out["traces"][0]["meta"]["program_set"] == "6.12"
+    assert out["unsized_contents"] == 0

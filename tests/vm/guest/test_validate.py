@@ -38,8 +38,10 @@ def pool_empty():
 
 
 def record(path):
-    return subprocess.Popen([str(BUILD / "zdedup"), "record", str(path)], stderr=subprocess.PIPE,
-                            text=True)
+    rec = subprocess.Popen([str(BUILD / "zdedup"), "record", str(path)], stderr=subprocess.PIPE,
+                           text=True)
+    assert "recording zswap events" in rec.stderr.readline()  # attached
+    return rec
 
 
 def stop(rec):
@@ -57,7 +59,6 @@ def test_validate_passes_and_counts_match_the_mix(cgroup, tmp_path, mix, extra):
     hits0 = zswap_counter("dedup_hits")
     trace = tmp_path / "t.zdt"
     rec = record(trace)
-    time.sleep(1.5)
     wl = Workload(cgroup, 16, mix, *extra)
     try:
         expected = scan_duplicates(wl.proc.pid)  # second method: the pages as they are
