@@ -236,48 +236,39 @@ static __always_inline __u64 slot_of(__u64 type, __u64 offset)
 	return type << 58 | offset;
 }
 
-SEC("fexit/zswap_frontswap_store")
-int BPF_PROG(frontswap_store_exit)
+/* Store or load: (type, offset, page) arguments, int return (0 = done). */
+static __always_inline void on_frontswap(void *ctx, __u8 type)
 {
-	__u64 type = 0, offset = 0, page = 0, ret = 0, hash = 0, scope;
+	__u64 swap_type = 0, offset = 0, page = 0, ret = 0, hash = 0, scope;
 	__u8 flags = 0;
 
-	bpf_get_func_arg(ctx, 0, &type);
+	bpf_get_func_arg(ctx, 0, &swap_type);
 	bpf_get_func_arg(ctx, 1, &offset);
 	bpf_get_func_arg(ctx, 2, &page);
 	bpf_get_func_ret(ctx, &ret);
 	scope = memcg_scope(BPF_CORE_READ((struct page *)page, memcg_data));
 	if (filter_scope && scope != filter_scope)
-		return 0;
+		return;
+	/* 6.1 keeps the entry after a load: loads are never exclusive. */
 	if ((int)ret == 0) {
-		flags |= ZDEDUP_F_STORED;
+		flags |= type == ZDEDUP_EV_STORE ? ZDEDUP_F_STORED : ZDEDUP_F_HIT;
 		if (hash_page(page, &hash))
 			flags |= ZDEDUP_F_HASHED;
 	}
-	emit(ZDEDUP_EV_STORE, flags, slot_of(type & 0xffffffff, offset), hash, scope, 0);
+	emit(type, flags, slot_of(swap_type & 0xffffffff, offset), hash, scope, 0);
+}
+
+SEC("fexit/zswap_frontswap_store")
+int BPF_PROG(frontswap_store_exit)
+{
+	on_frontswap(ctx, ZDEDUP_EV_STORE);
 	return 0;
 }
 
 SEC("fexit/zswap_frontswap_load")
 int BPF_PROG(frontswap_load_exit)
 {
-	__u64 type = 0, offset = 0, page = 0, ret = 0, hash = 0, scope;
-	__u8 flags = 0;
-
-	bpf_get_func_arg(ctx, 0, &type);
-	bpf_get_func_arg(ctx, 1, &offset);
-	bpf_get_func_arg(ctx, 2, &page);
-	bpf_get_func_ret(ctx, &ret);
-	scope = memcg_scope(BPF_CORE_READ((struct page *)page, memcg_data));
-	if (filter_scope && scope != filter_scope)
-		return 0;
-	/* 6.1 keeps the entry after a load: never exclusive. */
-	if ((int)ret == 0) {
-		flags |= ZDEDUP_F_HIT;
-		if (hash_page(page, &hash))
-			flags |= ZDEDUP_F_HASHED;
-	}
-	emit(ZDEDUP_EV_LOAD, flags, slot_of(type & 0xffffffff, offset), hash, scope, 0);
+	on_frontswap(ctx, ZDEDUP_EV_LOAD);
 	return 0;
 }
 

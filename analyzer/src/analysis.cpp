@@ -73,18 +73,7 @@ Summary summarize_events(const std::vector<Event>& events, std::size_t top_n, bo
 
 namespace {
 void add_counters(EventCounters& a, const EventCounters& b) {
-  a.stores += b.stores;
-  a.stores_rejected += b.stores_rejected;
-  a.stores_unhashed += b.stores_unhashed;
-  a.stale_replaced += b.stale_replaced;
-  a.stale_erased += b.stale_erased;
-  a.loads += b.loads;
-  a.loads_exclusive += b.loads_exclusive;
-  a.load_misses += b.load_misses;
-  a.invalidates += b.invalidates;
-  a.writebacks += b.writebacks;
-  a.unknown_slots += b.unknown_slots;
-  a.integrity_mismatches += b.integrity_mismatches;
+  for (const EventCounterField& f : kEventCounterFields) a.*f.field += b.*f.field;
 }
 }  // namespace
 

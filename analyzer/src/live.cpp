@@ -15,18 +15,7 @@ namespace {
 
 EventCounters minus(const EventCounters& a, const EventCounters& b) {
   EventCounters d;
-  d.stores = a.stores - b.stores;
-  d.stores_rejected = a.stores_rejected - b.stores_rejected;
-  d.stores_unhashed = a.stores_unhashed - b.stores_unhashed;
-  d.stale_replaced = a.stale_replaced - b.stale_replaced;
-  d.stale_erased = a.stale_erased - b.stale_erased;
-  d.loads = a.loads - b.loads;
-  d.loads_exclusive = a.loads_exclusive - b.loads_exclusive;
-  d.load_misses = a.load_misses - b.load_misses;
-  d.invalidates = a.invalidates - b.invalidates;
-  d.writebacks = a.writebacks - b.writebacks;
-  d.unknown_slots = a.unknown_slots - b.unknown_slots;
-  d.integrity_mismatches = a.integrity_mismatches - b.integrity_mismatches;
+  for (const EventCounterField& f : kEventCounterFields) d.*f.field = a.*f.field - b.*f.field;
   return d;
 }
 

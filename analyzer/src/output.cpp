@@ -66,18 +66,9 @@ std::string row(const std::string& label, const std::string& value, const std::s
 std::string num(std::uint64_t v) { return fmt("%" PRIu64, v); }
 
 json events_json(const EventCounters& c) {
-  return json{{"stores", c.stores},
-              {"stores_rejected", c.stores_rejected},
-              {"stores_unhashed", c.stores_unhashed},
-              {"stale_replaced", c.stale_replaced},
-              {"stale_erased", c.stale_erased},
-              {"loads", c.loads},
-              {"loads_exclusive", c.loads_exclusive},
-              {"load_misses", c.load_misses},
-              {"invalidates", c.invalidates},
-              {"writebacks", c.writebacks},
-              {"unknown_slots", c.unknown_slots},
-              {"integrity_mismatches", c.integrity_mismatches}};
+  json j = json::object();
+  for (const EventCounterField& f : kEventCounterFields) j[f.name] = c.*f.field;
+  return j;
 }
 
 }  // namespace

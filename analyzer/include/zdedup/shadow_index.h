@@ -40,6 +40,26 @@ struct EventCounters {
   std::uint64_t integrity_mismatches = 0;  // load hash != stored hash
 };
 
+// Every counter with its name (JSON keys, sums over traces, interval deltas).
+struct EventCounterField {
+  const char* name;
+  std::uint64_t EventCounters::*field;
+};
+inline constexpr EventCounterField kEventCounterFields[] = {
+    {"stores", &EventCounters::stores},
+    {"stores_rejected", &EventCounters::stores_rejected},
+    {"stores_unhashed", &EventCounters::stores_unhashed},
+    {"stale_replaced", &EventCounters::stale_replaced},
+    {"stale_erased", &EventCounters::stale_erased},
+    {"loads", &EventCounters::loads},
+    {"loads_exclusive", &EventCounters::loads_exclusive},
+    {"load_misses", &EventCounters::load_misses},
+    {"invalidates", &EventCounters::invalidates},
+    {"writebacks", &EventCounters::writebacks},
+    {"unknown_slots", &EventCounters::unknown_slots},
+    {"integrity_mismatches", &EventCounters::integrity_mismatches},
+};
+
 // One live content (a dedup object) as seen by the index.
 struct ContentView {
   std::uint64_t hash = 0;

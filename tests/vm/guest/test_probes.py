@@ -2,6 +2,7 @@
 duplicate mix is known from its construction."""
 import json
 import os
+import platform
 import signal
 import subprocess
 import threading
@@ -67,9 +68,14 @@ def test_live_sees_the_workload_mix(cgroup, mix, extra):
         # anon pages (stack, heap), which the scan saw too.
         assert scope["logical_pages"] >= truth["pages"]
         assert truth["duplicate_pages"] <= scan["duplicate_pages"] <= truth["duplicate_pages"] + 32
-        assert scope["logical_pages"] - scope["distinct"] == scan["duplicate_pages"]
+        expected = scan["duplicate_pages"]
+        if platform.release().startswith("6.1."):
+            # 6.1 zswap also stores zero-filled pages (6.12's swap core keeps them).
+            expected += max(scan["zero_pages"] - 1, 0)
+        assert scope["logical_pages"] - scope["distinct"] == expected
         assert s["events"]["stores"] >= truth["pages"]
-        assert s["unsized_contents"] == 0, "compressed sizes should be known (zpool_malloc)"
+        if not platform.release().startswith("6.1."):
+            assert s["unsized_contents"] == 0, "compressed sizes should be known (zpool_malloc)"
         check = wl.verify()  # faults every page back: loads are hashed and checked
         assert check["mismatches"] == 0
     finally:
@@ -99,5 +105,8 @@ def test_record_then_report_equals_live(cgroup, tmp_path):
     wl.stop()
     assert wl.truth["duplicate_pages"] <= out["duplicate_pages"] <= wl.truth["duplicate_pages"] + 32
     assert out["drops"] == 0
-    assert out["traces"][0]["meta"]["program_set"] == "6.12"
-    assert out["unsized_contents"] == 0
+    if platform.release().startswith("6.1."):
+        assert out["traces"][0]["meta"]["program_set"] == "6.1"
+    else:
+        assert out["traces"][0]["meta"]["program_set"] == "6.12"
+        assert out["unsized_contents"] == 0
