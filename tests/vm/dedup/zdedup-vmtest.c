@@ -1,0 +1,1261 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * zdedup-vmtest - in-guest tests for zswap deduplication (kpatch/ series).
+ *
+ * Runs inside the zdedup test VM (tests/vm/vm-run) as root, with zswap on,
+ * a swap device, cgroup2 with the memory controller and debugfs mounted.
+ * Every test writes pages with a known content mix, pushes them into zswap
+ * (MADV_PAGEOUT or memory.reclaim), checks the kernel's counters and index
+ * against numbers computed here from the mix, reads every page back and
+ * compares it byte for byte.
+ *
+ * Exit status: 0 pass, 1 fail, 2 bad usage, 4 skipped (kernel lacks dedup).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+#define PAGE		4096UL
+#define WORDS		(PAGE / sizeof(uint64_t))
+#define DBG		"/sys/kernel/debug/zswap/"
+#define PARAM		"/sys/module/zswap/parameters/"
+#define CGROOT		"/sys/fs/cgroup"
+
+#define EXIT_SKIP	4
+
+static int verbose;
+static int failures;
+
+static void msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+#define check(cond, ...)						\
+	do {								\
+		if (!(cond)) {						\
+			failures++;					\
+			msg("  FAIL %s:%d: ", __func__, __LINE__);	\
+			msg(__VA_ARGS__);				\
+			msg("\n");					\
+		} else if (verbose) {					\
+			msg("  ok: ");					\
+			msg(__VA_ARGS__);				\
+			msg("\n");					\
+		}							\
+	} while (0)
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "zdedup-vmtest: error: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+/* ---------- files ---------- */
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static void must_write(const char *path, const char *val)
+{
+	int err = write_file(path, val);
+
+	if (err)
+		die("write '%s' to %s: %s", val, path, strerror(-err));
+}
+
+static long long read_ll(const char *path)
+{
+	char buf[64];
+
+	if (read_file(path, buf, sizeof(buf)))
+		die("read %s: %s", path, strerror(errno));
+	return strtoll(buf, NULL, 0);
+}
+
+static long long dbg(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), DBG "%s", name);
+	return read_ll(path);
+}
+
+static void param_get(const char *name, char *buf, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), PARAM "%s", name);
+	if (read_file(path, buf, len))
+		die("read %s", path);
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+static void param_set(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), PARAM "%s", name);
+	must_write(path, val);
+}
+
+/* A key from /proc/vmstat: exact (per-CPU event counters summed on read) */
+static long long vmstat(const char *key)
+{
+	static char buf[16384];
+	size_t klen = strlen(key);
+	char *p;
+
+	if (read_file("/proc/vmstat", buf, sizeof(buf)))
+		die("read /proc/vmstat");
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ' ')
+			return strtoll(p + klen + 1, NULL, 10);
+	return -1;
+}
+
+/* ---------- zswap counters and index ---------- */
+
+struct counters {
+	long long hits, objects, saved, collisions, stored, pool;
+};
+
+static void counters(struct counters *c)
+{
+	c->hits = dbg("dedup_hits");
+	c->objects = dbg("dedup_objects");
+	c->saved = dbg("dedup_saved_bytes");
+	c->collisions = dbg("dedup_hash_collisions");
+	c->stored = dbg("stored_pages");
+	c->pool = dbg("pool_total_size");
+}
+
+static void show_counters(const char *when, const struct counters *c)
+{
+	msg("  [%s] stored_pages=%lld pool_total_size=%lld dedup_hits=%lld "
+	    "dedup_objects=%lld dedup_saved_bytes=%lld dedup_hash_collisions=%lld\n",
+	    when, c->stored, c->pool, c->hits, c->objects, c->saved,
+	    c->collisions);
+}
+
+/* Totals over the dedup_index lines whose scope id is @scope */
+struct index_sum {
+	long lines;		/* distinct objects */
+	long refs;		/* slots */
+	long long saved;	/* sum (refs - 1) * length */
+	long long bytes;	/* sum length */
+	uint64_t max_hash;
+	long all_lines;		/* lines of any scope */
+	long bad;		/* unparsable lines */
+};
+
+static void index_sum(uint64_t scope, struct index_sum *s)
+{
+	FILE *f = fopen(DBG "dedup_index", "r");
+	unsigned long long hash, sc;
+	unsigned int refs, len;
+	char line[256];
+
+	memset(s, 0, sizeof(*s));
+	if (!f)
+		die("open " DBG "dedup_index: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%16llx %u %u %llu", &hash, &refs, &len,
+			   &sc) != 4 || strlen(line) < 17 || line[16] != ' ') {
+			s->bad++;
+			continue;
+		}
+		s->all_lines++;
+		if (sc != scope)
+			continue;
+		s->lines++;
+		s->refs += refs;
+		s->saved += (long long)(refs - 1) * len;
+		s->bytes += len;
+		if (hash > s->max_hash)
+			s->max_hash = hash;
+	}
+	fclose(f);
+}
+
+/* ---------- page contents ---------- */
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+/*
+ * Content @c: a random-looking head of 8..255 words (so that compressed
+ * lengths vary) followed by a constant. Never all zero, always compressible.
+ */
+static void fill(void *page, uint64_t c)
+{
+	uint64_t *w = page, x = c * 7919 + 1;
+	size_t head = 8 + c % 248, i;
+
+	for (i = 0; i < head; i++)
+		w[i] = splitmix(&x);
+	for (; i < WORDS; i++)
+		w[i] = c | 1ULL << 63;
+}
+
+static bool same(const void *page, uint64_t c)
+{
+	static __thread uint64_t ref[WORDS];
+
+	fill(ref, c);
+	return !memcmp(page, ref, PAGE);
+}
+
+/* Count pages of [p, p + n pages) that are swapped out (pagemap bit 62) */
+static long swapped_pages(void *p, long n)
+{
+	uint64_t *map = malloc(n * sizeof(*map));
+	off_t off = (uintptr_t)p / PAGE * sizeof(uint64_t);
+	long i, cnt = 0;
+	int fd;
+
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0 || !map || pread(fd, map, n * sizeof(*map), off) !=
+	    (ssize_t)(n * sizeof(*map)))
+		die("pagemap: %s", strerror(errno));
+	close(fd);
+	for (i = 0; i < n; i++)
+		cnt += (map[i] >> 62) & 1;
+	free(map);
+	return cnt;
+}
+
+static void *map_pages(long n)
+{
+	void *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap %ld pages: %s", n, strerror(errno));
+	/* Keep THP out: zswap on 6.12 only takes base pages */
+	madvise(p, n * PAGE, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/* Push every page of the range out; returns the number left in memory */
+static long page_out(void *p, long n)
+{
+	long left = n;
+
+	for (int tries = 0; tries < 10 && left; tries++) {
+		if (madvise(p, n * PAGE, MADV_PAGEOUT))
+			die("MADV_PAGEOUT: %s", strerror(errno));
+		left = n - swapped_pages(p, n);
+	}
+	return left;
+}
+
+/*
+ * The same with memory.reclaim on the cgroup the caller is in. The caller
+ * mlock()s everything else, so only the range can go to swap.
+ */
+static long reclaim_out(const char *cgpath, void *p, long n)
+{
+	char path[320], val[32];
+	long left = n;
+
+	snprintf(path, sizeof(path), "%s/memory.reclaim", cgpath);
+	for (int tries = 0; tries < 20 && left; tries++) {
+		snprintf(val, sizeof(val), "%ld", left * PAGE);
+		write_file(path, val);	/* -EAGAIN: partial, try again */
+		left = n - swapped_pages(p, n);
+	}
+	return left;
+}
+
+static long verify(const char *p, const uint64_t *content, long n)
+{
+	long bad = 0;
+
+	for (long i = 0; i < n; i++)
+		if (!same(p + i * PAGE, content[i]))
+			bad++;
+	return bad;
+}
+
+/* Number of distinct values among content[0..n) */
+static long distinct(const uint64_t *content, long n)
+{
+	uint64_t *v = malloc(n * sizeof(*v));
+	long d = 0;
+
+	memcpy(v, content, n * sizeof(*v));
+	for (long i = 0; i < n; i++) {
+		long j;
+
+		for (j = 0; j < d; j++)
+			if (v[j] == content[i])
+				break;
+		if (j == d)
+			v[d++] = content[i];
+	}
+	free(v);
+	return d;
+}
+
+/* ---------- cgroups ---------- */
+
+struct cg {
+	char path[256];
+	uint64_t id;
+};
+
+static void cg_create(struct cg *cg, const char *name)
+{
+	struct stat st;
+
+	snprintf(cg->path, sizeof(cg->path), CGROOT "/zdt-%s.%d", name,
+		 getpid());
+	if (mkdir(cg->path, 0755) && errno != EEXIST)
+		die("mkdir %s: %s", cg->path, strerror(errno));
+	if (stat(cg->path, &st))
+		die("stat %s", cg->path);
+	cg->id = st.st_ino;
+}
+
+static void cg_file(const struct cg *cg, const char *file, const char *val)
+{
+	char path[320];
+
+	snprintf(path, sizeof(path), "%s/%s", cg->path, file);
+	must_write(path, val);
+}
+
+static void cg_enter(const struct cg *cg)
+{
+	char pid[32];
+
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	cg_file(cg, "cgroup.procs", pid);
+}
+
+static void cg_destroy(const struct cg *cg)
+{
+	for (int i = 0; i < 100 && rmdir(cg->path) && errno == EBUSY; i++)
+		usleep(10000);
+}
+
+static long long cg_stat(const struct cg *cg, const char *key)
+{
+	char path[320], buf[8192], *p;
+	size_t klen = strlen(key);
+
+	snprintf(path, sizeof(path), "%s/memory.stat", cg->path);
+	if (read_file(path, buf, sizeof(buf)))
+		die("read %s", path);
+	for (p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ' ')
+			return strtoll(p + klen + 1, NULL, 10);
+	return -1;
+}
+
+/*
+ * MADV_PAGEOUT only flushes the LRU caches of the CPU it runs on: the
+ * exact tests fault their pages in and push them out on one CPU.
+ */
+static void stay_on_this_cpu(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu(), &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Run @fn in a child process inside @cg; returns its exit status */
+static int run_in(const struct cg *cg, int (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		if (cg)
+			cg_enter(cg);
+		stay_on_this_cpu();
+		_exit(fn(arg));
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---------- parameters saved and restored around the tests ---------- */
+
+static char saved_dedup[16], saved_scope[16], saved_comp[64], saved_bits[16];
+
+static bool have_dedup(void)
+{
+	return !access(PARAM "dedup", F_OK) && !access(DBG "dedup_index", R_OK);
+}
+
+static void save_params(void)
+{
+	param_get("dedup", saved_dedup, sizeof(saved_dedup));
+	param_get("dedup_scope", saved_scope, sizeof(saved_scope));
+	param_get("compressor", saved_comp, sizeof(saved_comp));
+	if (read_file(DBG "dedup_hash_bits", saved_bits, sizeof(saved_bits)))
+		saved_bits[0] = 0;
+}
+
+static void restore_params(void)
+{
+	param_set("dedup", saved_dedup);
+	param_set("dedup_scope", saved_scope);
+	param_set("compressor", saved_comp);
+	if (saved_bits[0])
+		must_write(DBG "dedup_hash_bits", saved_bits);
+}
+
+/* Wait until zswap holds nothing: all slots freed, index empty, pools empty */
+static bool wait_drained(struct counters *c)
+{
+	for (int i = 0; i < 200; i++) {
+		counters(c);
+		if (!c->stored && !c->objects && !c->saved && !c->pool)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+/* ---------- test: known mix ---------- */
+
+struct mix_arg {
+	long n;
+	uint64_t scope;		/* scope id expected in dedup_index */
+	bool fork_reader;	/* read back through the swap cache too */
+	bool expect_sharing;	/* false with dedup off */
+	const char *cgpath;	/* push out with memory.reclaim, or NULL */
+};
+
+/* Builds the mix: all-identical, hot set, unique, random duplicates */
+static uint64_t *make_mix(long n, uint64_t salt)
+{
+	uint64_t *content = malloc(n * sizeof(*content));
+	uint64_t x = salt;
+	long i, q = n / 4;
+
+	for (i = 0; i < n; i++) {
+		if (i < q)
+			content[i] = salt + 1;			/* identical */
+		else if (i < 2 * q)
+			content[i] = salt + 10 + i % 8;		/* 8 hot */
+		else if (i < 3 * q)
+			content[i] = salt + 1000 + i;		/* unique */
+		else
+			content[i] = salt + 100 + splitmix(&x) % 64;	/* random dups */
+	}
+	return content;
+}
+
+static int mix_child(void *p)
+{
+	struct mix_arg *a = p;
+	long n = a->n, d, left, bad;
+	struct counters c0, c1, c2;
+	struct index_sum s0, s1, s2;
+	uint64_t *content;
+	long long out0;
+	char *mem;
+
+	content = make_mix(n, (uint64_t)getpid() << 32);
+	d = distinct(content, n);
+	index_sum(a->scope, &s0);
+	counters(&c0);
+	out0 = vmstat("zswpout");
+	/*
+	 * With memory.reclaim, only the test pages may go to zswap, so that
+	 * they can be counted exactly: lock everything else in memory (the
+	 * calls above warmed up the heap) before mapping them.
+	 */
+	if (a->cgpath && mlockall(MCL_CURRENT))
+		die("mlockall: %s", strerror(errno));
+	mem = map_pages(n);
+	for (long i = 0; i < n; i++)
+		fill(mem + i * PAGE, content[i]);
+
+	if (a->cgpath) {
+		left = reclaim_out(a->cgpath, mem, n);
+	} else {
+		left = page_out(mem, n);
+	}
+	counters(&c1);
+	index_sum(a->scope, &s1);
+	show_counters("after pageout", &c1);
+	msg("  mix: %ld pages, %ld distinct contents, scope %" PRIu64
+	    ": %ld index lines, %ld refs, %lld saved bytes\n", n, d, a->scope,
+	    s1.lines - s0.lines, s1.refs - s0.refs, s1.saved - s0.saved);
+
+	check(!left, "%ld of %ld pages still resident after %s", left, n,
+	      a->cgpath ? "memory.reclaim" : "MADV_PAGEOUT");
+	check(vmstat("zswpout") - out0 == n, "zswpout grew by %lld, want %ld",
+	      vmstat("zswpout") - out0, n);
+	check(c1.stored - c0.stored == n, "stored_pages grew by %lld, want %ld",
+	      c1.stored - c0.stored, n);
+	check(!s1.bad, "%ld unparsable dedup_index lines", s1.bad);
+	if (a->expect_sharing) {
+		check(c1.hits - c0.hits == n - d, "dedup_hits grew by %lld, want %ld",
+		      c1.hits - c0.hits, n - d);
+		check(c1.objects - c0.objects == d,
+		      "dedup_objects grew by %lld, want %ld",
+		      c1.objects - c0.objects, d);
+		check(s1.lines - s0.lines == d, "%ld index lines in scope, want %ld",
+		      s1.lines - s0.lines, d);
+		check(s1.refs - s0.refs == n, "index refcounts sum to %ld, want %ld",
+		      s1.refs - s0.refs, n);
+		check(c1.saved - c0.saved == s1.saved - s0.saved && s1.saved > 0,
+		      "dedup_saved_bytes grew by %lld, index says %lld",
+		      c1.saved - c0.saved, s1.saved - s0.saved);
+		check(c1.saved - c0.saved >= (long long)(n - d) * 64,
+		      "saved bytes %lld implausibly small", c1.saved - c0.saved);
+		check(c1.collisions == c0.collisions, "%lld hash collisions",
+		      c1.collisions - c0.collisions);
+	} else {
+		check(c1.hits == c0.hits, "dedup_hits grew by %lld with dedup off",
+		      c1.hits - c0.hits);
+		check(c1.objects == c0.objects, "dedup_objects grew by %lld with dedup off",
+		      c1.objects - c0.objects);
+		check(s1.lines == s0.lines, "index grew with dedup off");
+	}
+
+	if (a->fork_reader) {
+		/* Shared swap entries: swap-ins go through the swap cache */
+		int status;
+		pid_t pid = fork();
+
+		if (!pid)
+			_exit(verify(mem, content, n) ? 1 : 0);
+		waitpid(pid, &status, 0);
+		check(WIFEXITED(status) && !WEXITSTATUS(status),
+		      "forked reader saw corrupt pages");
+	}
+	bad = verify(mem, content, n);
+	check(!bad, "%ld of %ld pages corrupt after swap-in", bad, n);
+
+	munmap(mem, n * PAGE);
+	counters(&c2);
+	index_sum(a->scope, &s2);
+	show_counters("after readback", &c2);
+	check(c2.stored == c0.stored, "stored_pages %lld after readback, was %lld",
+	      c2.stored, c0.stored);
+	check(c2.objects == c0.objects, "dedup_objects %lld after readback, was %lld",
+	      c2.objects, c0.objects);
+	check(c2.saved == c0.saved, "dedup_saved_bytes %lld after readback, was %lld",
+	      c2.saved, c0.saved);
+	check(s2.lines == s0.lines, "%ld index lines left in scope",
+	      s2.lines - s0.lines);
+	free(content);
+	return failures ? 1 : 0;
+}
+
+static int test_mix(long n, const char *scope, bool dedup, bool fork_reader,
+		    bool reclaim)
+{
+	struct mix_arg a = { .n = n, .fork_reader = fork_reader,
+			     .expect_sharing = dedup };
+	struct cg cg;
+	int ret;
+
+	param_set("dedup", dedup ? "1" : "0");
+	param_set("dedup_scope", scope);
+	cg_create(&cg, "mix");
+	a.scope = strcmp(scope, "global") ? cg.id : 0;
+	if (reclaim)
+		a.cgpath = cg.path;
+	ret = run_in(&cg, mix_child, &a);
+	cg_destroy(&cg);
+	return ret;
+}
+
+/* ---------- test: scopes ---------- */
+
+struct scope_arg {
+	long n;
+	int fd;			/* pipe: child -> parent "paged out" */
+	int go;			/* pipe: parent -> child "read back" */
+};
+
+/* Fill the same 16-content mix in two cgroups, hold it, then verify */
+static int scope_child(void *p)
+{
+	struct scope_arg *a = p;
+	uint64_t *content = malloc(a->n * sizeof(*content));
+	char *mem = map_pages(a->n);
+	char c = 0;
+	long bad;
+
+	for (long i = 0; i < a->n; i++) {
+		content[i] = 0x5c09e000 + i % 16;
+		fill(mem + i * PAGE, content[i]);
+	}
+	if (page_out(mem, a->n))
+		c = 1;
+	if (write(a->fd, &c, 1) != 1 || read(a->go, &c, 1) != 1)
+		return 1;
+	bad = verify(mem, content, a->n);
+	return bad ? 1 : 0;
+}
+
+static int test_scope(const char *scope)
+{
+	bool global = !strcmp(scope, "global");
+	int up[2], go[2], status[2];
+	struct index_sum sa, sb, sg;
+	struct counters c0, c1;
+	struct scope_arg a;
+	struct cg cg[2];
+	pid_t pid[2];
+	char c;
+	long n = 256, want_objects, want_hits;
+
+	param_set("dedup", "1");
+	param_set("dedup_scope", scope);
+	cg_create(&cg[0], "scope-a");
+	cg_create(&cg[1], "scope-b");
+	if (pipe(up) || pipe(go))
+		die("pipe");
+	a = (struct scope_arg){ .n = n, .fd = up[1], .go = go[0] };
+	counters(&c0);
+	for (int i = 0; i < 2; i++) {
+		pid[i] = fork();
+		if (!pid[i]) {
+			cg_enter(&cg[i]);
+			stay_on_this_cpu();
+			_exit(scope_child(&a));
+		}
+		/* one after the other, so that the counts are exact */
+		check(read(up[0], &c, 1) == 1 && !c, "child %d: pageout failed", i);
+	}
+	counters(&c1);
+	index_sum(cg[0].id, &sa);
+	index_sum(cg[1].id, &sb);
+	index_sum(0, &sg);
+	show_counters(scope, &c1);
+	if (global) {
+		want_objects = 16;
+		want_hits = 2 * n - 16;
+		check(!sa.lines && !sb.lines && sg.lines >= 16,
+		      "global scope: %ld/%ld lines in the cgroups' scopes, %ld in scope 0",
+		      sa.lines, sb.lines, sg.lines);
+	} else {
+		want_objects = 32;
+		want_hits = 2 * (n - 16);
+		check(sa.lines == 16 && sb.lines == 16 && sa.refs == n && sb.refs == n,
+		      "memcg scope: cgroup A %ld lines/%ld refs, B %ld lines/%ld refs, want 16/%ld each",
+		      sa.lines, sa.refs, sb.lines, sb.refs, n);
+	}
+	check(c1.objects - c0.objects == want_objects,
+	      "%s scope: dedup_objects grew by %lld, want %ld", scope,
+	      c1.objects - c0.objects, want_objects);
+	check(c1.hits - c0.hits == want_hits,
+	      "%s scope: dedup_hits grew by %lld, want %ld", scope,
+	      c1.hits - c0.hits, want_hits);
+	if (write(go[1], "xx", 2) != 2)
+		die("pipe write");
+	for (int i = 0; i < 2; i++) {
+		waitpid(pid[i], &status[i], 0);
+		check(WIFEXITED(status[i]) && !WEXITSTATUS(status[i]),
+		      "%s scope: cgroup %d read back corrupt data", scope, i);
+	}
+	counters(&c1);
+	check(c1.objects == c0.objects && c1.saved == c0.saved,
+	      "%s scope: index not back to its size (%lld objects, %lld saved)",
+	      scope, c1.objects - c0.objects, c1.saved - c0.saved);
+	close(up[0]);
+	close(up[1]);
+	close(go[0]);
+	close(go[1]);
+	cg_destroy(&cg[0]);
+	cg_destroy(&cg[1]);
+	return failures ? 1 : 0;
+}
+
+/* ---------- test: forced hash collisions ---------- */
+
+static int collide_child(void *p)
+{
+	long n = *(long *)p, bad;
+	uint64_t *content = malloc(n * sizeof(*content));
+	struct counters c0, c1;
+	struct index_sum s;
+	char *mem = map_pages(n);
+
+	/* 64 contents, each twice: far more contents than 4-bit hashes */
+	for (long i = 0; i < n; i++) {
+		content[i] = 0xc0111de0 + i % 64;
+		fill(mem + i * PAGE, content[i]);
+	}
+	counters(&c0);
+	check(!page_out(mem, n), "pageout incomplete");
+	counters(&c1);
+	show_counters("collide", &c1);
+	index_sum(0, &s);
+	check(c1.collisions > c0.collisions,
+	      "no hash collision counted with 4-bit hashes");
+	check(s.max_hash < 16, "dedup_index shows hash %#" PRIx64
+	      " with dedup_hash_bits=4", s.max_hash);
+	bad = verify(mem, content, n);
+	check(!bad, "%ld pages corrupt with colliding hashes", bad);
+	munmap(mem, n * PAGE);
+	return failures ? 1 : 0;
+}
+
+static int test_collide(void)
+{
+	long n = 128;
+	int ret;
+
+	if (access(DBG "dedup_hash_bits", W_OK)) {
+		msg("  skip: no " DBG "dedup_hash_bits\n");
+		return 0;
+	}
+	param_set("dedup", "1");
+	param_set("dedup_scope", "global");
+	must_write(DBG "dedup_hash_bits", "4");
+	ret = run_in(NULL, collide_child, &n);
+	must_write(DBG "dedup_hash_bits", "64");
+	return ret;
+}
+
+/* ---------- test: runtime toggles while objects are shared ---------- */
+
+static int toggle_child(void *p)
+{
+	long n = *(long *)p, bad;
+	uint64_t *content = malloc(2 * n * sizeof(*content));
+	struct counters c0, c1, c2;
+	char *a = map_pages(n), *b = map_pages(n);
+	char comp[64];
+
+	for (long i = 0; i < n; i++) {
+		content[i] = 0x7066e000 + i % 8;
+		content[n + i] = 0x7066e000 + i % 8;
+		fill(a + i * PAGE, content[i]);
+		fill(b + i * PAGE, content[n + i]);
+	}
+	counters(&c0);
+	/* a: stored and shared with dedup on */
+	param_set("dedup", "1");
+	check(!page_out(a, n), "pageout a");
+	counters(&c1);
+	check(c1.hits - c0.hits == n - 8, "dedup on: %lld hits, want %ld",
+	      c1.hits - c0.hits, n - 8);
+	/* b: stored with dedup off: not indexed, not shared */
+	param_set("dedup", "0");
+	check(!page_out(b, n), "pageout b");
+	counters(&c2);
+	check(c2.hits == c1.hits && c2.objects == c1.objects,
+	      "dedup off: hits +%lld objects +%lld", c2.hits - c1.hits,
+	      c2.objects - c1.objects);
+	/* read half of a back while dedup is off, then turn it on again */
+	bad = verify(a, content, n / 2);
+	check(!bad, "%ld corrupt pages (dedup off, shared objects)", bad);
+	param_set("dedup", "1");
+	/* switch compressor: a's remaining objects stay in the old pool */
+	param_get("compressor", comp, sizeof(comp));
+	param_set("compressor", strcmp(comp, "lz4") ? "lz4" : "lzo");
+	for (long i = 0; i < n / 2; i++)
+		fill(a + i * PAGE, content[i]);
+	check(!page_out(a, n / 2), "pageout a again");
+	counters(&c2);
+	/* new pool: 8 new objects, n/2 - 8 hits */
+	check(c2.hits - c1.hits == n / 2 - 8,
+	      "after compressor change: %lld hits, want %ld",
+	      c2.hits - c1.hits, n / 2 - 8);
+	param_set("compressor", comp);
+	bad = verify(a, content, n) + verify(b, content + n, n);
+	check(!bad, "%ld corrupt pages after toggles", bad);
+	munmap(a, n * PAGE);
+	munmap(b, n * PAGE);
+	return failures ? 1 : 0;
+}
+
+static int test_toggle(void)
+{
+	long n = 256;
+	struct cg cg;
+	int ret;
+
+	param_set("dedup_scope", "memcg");
+	cg_create(&cg, "toggle");
+	ret = run_in(&cg, toggle_child, &n);
+	cg_destroy(&cg);
+	return ret;
+}
+
+/* ---------- test: writeback under memory.zswap.max ---------- */
+
+static int writeback_child(void *p)
+{
+	long n = *(long *)p, bad;
+	uint64_t *content = malloc(n * sizeof(*content));
+	char *mem = map_pages(n);
+
+	/* mostly one content, like test_zswap's writeback test, plus uniques */
+	for (long i = 0; i < n; i++) {
+		content[i] = i % 4 ? 0x3b000001 : 0x3b100000 + i;
+		fill(mem + i * PAGE, content[i]);
+	}
+	page_out(mem, n);
+	bad = verify(mem, content, n);
+	check(!bad, "%ld corrupt pages after writeback", bad);
+	munmap(mem, n * PAGE);
+	return failures ? 1 : 0;
+}
+
+static int test_writeback(void)
+{
+	long n = 2048;
+	long long wb0, wb1;
+	struct cg cg;
+	int ret;
+
+	param_set("dedup", "1");
+	param_set("dedup_scope", "memcg");
+	cg_create(&cg, "writeback");
+	cg_file(&cg, "memory.zswap.max", "64K");
+	wb0 = vmstat("zswpwb");
+	ret = run_in(&cg, writeback_child, &n);
+	wb1 = vmstat("zswpwb");
+	msg("  writeback: zswpwb +%lld (cgroup %lld), written_back_pages %lld\n",
+	    wb1 - wb0, cg_stat(&cg, "zswpwb"), dbg("written_back_pages"));
+	check(wb1 > wb0, "no writeback under memory.zswap.max=64K");
+	cg_destroy(&cg);
+	return ret;
+}
+
+/* ---------- test: swapoff with shared objects ---------- */
+
+static int swapoff_child(void *p)
+{
+	long n = *(long *)p, bad;
+	uint64_t *content = malloc(n * sizeof(*content));
+	char *mem = map_pages(n);
+	char dev[256] = "", line[512];
+	struct counters c;
+	FILE *f;
+
+	for (long i = 0; i < n; i++) {
+		content[i] = 0x50ff0000 + i % 32;
+		fill(mem + i * PAGE, content[i]);
+	}
+	check(!page_out(mem, n), "pageout");
+	counters(&c);
+	check(c.objects >= 32 && c.saved > 0, "nothing shared before swapoff");
+
+	f = fopen("/proc/swaps", "r");
+	if (!f || !fgets(line, sizeof(line), f) || !fgets(line, sizeof(line), f) ||
+	    sscanf(line, "%255s", dev) != 1)
+		die("no swap device in /proc/swaps");
+	fclose(f);
+	if (swapoff(dev))
+		die("swapoff %s: %s", dev, strerror(errno));
+	check(swapped_pages(mem, n) == 0, "pages still swapped after swapoff");
+	counters(&c);
+	show_counters("after swapoff", &c);
+	check(!c.stored && !c.objects && !c.saved,
+	      "zswap not empty after swapoff");
+	if (swapon(dev, 0))
+		die("swapon %s: %s", dev, strerror(errno));
+	bad = verify(mem, content, n);
+	check(!bad, "%ld corrupt pages after swapoff", bad);
+	munmap(mem, n * PAGE);
+	return failures ? 1 : 0;
+}
+
+static int test_swapoff(void)
+{
+	long n = 512;
+
+	param_set("dedup", "1");
+	param_set("dedup_scope", "memcg");
+	return run_in(NULL, swapoff_child, &n);
+}
+
+/* ---------- test: concurrent stress ---------- */
+
+struct stress_arg {
+	long n;			/* pages per worker */
+	int secs;
+	int id;
+	bool use_reclaim;	/* memory.reclaim instead of MADV_PAGEOUT */
+	const struct cg *cg;
+};
+
+static int stress_worker(void *p)
+{
+	struct stress_arg *a = p;
+	uint64_t x = (uint64_t)getpid() * 0x100000001ULL + a->id;
+	uint64_t *content = malloc(a->n * sizeof(*content));
+	char *mem = map_pages(a->n);
+	time_t end = time(NULL) + a->secs;
+	long rounds = 0, bad = 0;
+	char buf[64];
+
+	for (long i = 0; i < a->n; i++) {
+		content[i] = 0x57e55000 + i % 4;
+		fill(mem + i * PAGE, content[i]);
+	}
+	while (time(NULL) < end && !bad) {
+		int mode = splitmix(&x) % 4;
+		long start = splitmix(&x) % a->n;
+		long len = 1 + (long)(splitmix(&x) % (a->n - start));
+
+		/* rewrite a range: identical / hot set shared by all workers / random dups / unique */
+		for (long i = start; i < start + len; i++) {
+			switch (mode) {
+			case 0:
+				content[i] = 0x57e55000;
+				break;
+			case 1:
+				content[i] = 0x57e56000 + splitmix(&x) % 8;
+				break;
+			case 2:
+				content[i] = 0x57e57000 + splitmix(&x) % 256;
+				break;
+			default:
+				content[i] = splitmix(&x) >> 8;
+			}
+			fill(mem + i * PAGE, content[i]);
+		}
+		if (a->use_reclaim && a->cg) {
+			snprintf(buf, sizeof(buf), "%ld", a->n * PAGE);
+			char path[320];
+
+			snprintf(path, sizeof(path), "%s/memory.reclaim",
+				 a->cg->path);
+			write_file(path, buf);	/* -EAGAIN is fine */
+		} else {
+			madvise(mem, a->n * PAGE, MADV_PAGEOUT);
+		}
+		/* read back a random range, then everything every 8 rounds */
+		start = splitmix(&x) % a->n;
+		len = rounds % 8 ? 1 + (long)(splitmix(&x) % (a->n - start)) : a->n;
+		if (len == a->n)
+			start = 0;
+		bad += verify(mem + start * PAGE, content + start, len);
+		rounds++;
+	}
+	bad += verify(mem, content, a->n);
+	if (bad)
+		msg("  worker %d: %ld corrupt pages\n", a->id, bad);
+	else if (verbose)
+		msg("  worker %d: %ld rounds ok\n", a->id, rounds);
+	return bad ? 1 : 0;
+}
+
+static void toggler(int secs)
+{
+	static const char * const comps[] = { "lzo", "lz4", "zstd", "lzo" };
+	time_t end = time(NULL) + secs;
+	uint64_t x = getpid();
+	int i = 0;
+
+	while (time(NULL) < end) {
+		switch (splitmix(&x) % 4) {
+		case 0:
+			param_set("dedup", splitmix(&x) % 3 ? "1" : "0");
+			break;
+		case 1:
+			param_set("dedup_scope", splitmix(&x) % 2 ? "memcg" : "global");
+			break;
+		case 2:
+			write_file(PARAM "compressor", comps[i++ % 4]);
+			break;
+		default:
+			break;
+		}
+		usleep(200000 + splitmix(&x) % 300000);
+	}
+}
+
+static int test_stress(int procs, int secs, long n, bool toggle)
+{
+	struct stress_arg a[64];
+	struct cg cg[4];
+	int status, bad = 0;
+	pid_t pid[64], tpid = 0;
+
+	if (procs > 64)
+		procs = 64;
+	param_set("dedup", "1");
+	for (int i = 0; i < 4; i++)
+		cg_create(&cg[i], i == 0 ? "stress0" : i == 1 ? "stress1" :
+			  i == 2 ? "stress2" : "stress3");
+	/* one cgroup under zswap.max pressure: writeback of shared objects */
+	cg_file(&cg[3], "memory.zswap.max", "256K");
+	for (int i = 0; i < procs; i++) {
+		a[i] = (struct stress_arg){ .n = n, .secs = secs, .id = i,
+					    .use_reclaim = i % 3 == 2,
+					    .cg = &cg[i % 4] };
+		pid[i] = fork();
+		if (!pid[i]) {
+			cg_enter(&cg[i % 4]);
+			_exit(stress_worker(&a[i]));
+		}
+	}
+	if (toggle) {
+		tpid = fork();
+		if (!tpid) {
+			toggler(secs);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < procs; i++) {
+		waitpid(pid[i], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			bad++;
+	}
+	if (tpid)
+		waitpid(tpid, &status, 0);
+	check(!bad, "%d of %d workers saw corrupt data", bad, procs);
+	msg("  stress: %d workers x %ld pages for %ds%s, zswpwb %lld\n", procs,
+	    n, secs, toggle ? " with toggles" : "", vmstat("zswpwb"));
+	for (int i = 0; i < 4; i++)
+		cg_destroy(&cg[i]);
+	return failures ? 1 : 0;
+}
+
+/* ---------- test: churn on few contents ---------- */
+
+/*
+ * Several processes store and free pages of the same two contents in a
+ * tight loop, so that lookups race with the last put of an object and
+ * stores race with each other to index the same content.
+ */
+static int churn_worker(int secs, int id)
+{
+	time_t end = time(NULL) + secs;
+	char *mem = map_pages(4);
+	long rounds = 0, bad = 0;
+	uint64_t c[4];
+
+	stay_on_this_cpu();
+	while (time(NULL) < end && !bad) {
+		for (int i = 0; i < 4; i++) {
+			c[i] = 0xc4u + (i + id + rounds) % 2;
+			fill(mem + i * PAGE, c[i]);
+		}
+		madvise(mem, 4 * PAGE, MADV_PAGEOUT);
+		bad += verify(mem, c, 4);
+		rounds++;
+	}
+	if (bad)
+		msg("  churn worker %d: %ld corrupt pages\n", id, bad);
+	else if (verbose)
+		msg("  churn worker %d: %ld rounds\n", id, rounds);
+	return bad ? 1 : 0;
+}
+
+static int test_churn(int procs, int secs)
+{
+	int status, bad = 0;
+	pid_t pid[64];
+
+	if (procs > 64)
+		procs = 64;
+	param_set("dedup", "1");
+	param_set("dedup_scope", "global");
+	for (int i = 0; i < procs; i++) {
+		pid[i] = fork();
+		if (!pid[i])
+			_exit(churn_worker(secs, i));
+	}
+	for (int i = 0; i < procs; i++) {
+		waitpid(pid[i], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			bad++;
+	}
+	check(!bad, "%d of %d churn workers saw corrupt data", bad, procs);
+	return failures ? 1 : 0;
+}
+
+/* ---------- main ---------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: zdedup-vmtest [-v] TEST [ARGS]\n"
+"In-guest tests for zswap deduplication; run as root in the zdedup VM.\n"
+"Tests:\n"
+"  mix [PAGES]      known mix in one memcg, memcg scope, memory.reclaim:\n"
+"                   exact counters, index lines, byte-for-byte readback\n"
+"  mix-global [PAGES]  the same in global scope with MADV_PAGEOUT, read\n"
+"                   back through a fork (swap cache, exclusive loads)\n"
+"  mix-off [PAGES]  the same with dedup off: nothing indexed or shared\n"
+"  scopes           identical data in two cgroups: memcg vs global scope\n"
+"  collide          dedup_hash_bits=4: collisions counted, data intact\n"
+"  toggle           dedup off/on and compressor change with shared objects\n"
+"  writeback        memory.zswap.max writeback of shared objects\n"
+"  swapoff          swapoff with shared objects, then swapon\n"
+"  stress [PROCS] [SECS] [PAGES]  concurrent workers, several cgroups\n"
+"  stress-toggle [PROCS] [SECS] [PAGES]  the same while a toggler flips\n"
+"                   dedup, dedup_scope and the compressor\n"
+"  churn [PROCS] [SECS]  processes storing and freeing the same two\n"
+"                   contents in a loop: lookups race with last puts\n"
+"  drain            zswap is empty: no slot, object or pool byte left\n"
+"  all              everything above, then drain\n"
+"Exit status: 0 pass, 1 fail, 2 bad usage, 4 kernel without dedup.\n"
+"Example: tests/vm/vm-run -- build/vm-dedup/zdedup-vmtest all\n");
+}
+
+static int run(const char *t, int argc, char **argv)
+{
+	long n = argc > 0 ? atol(argv[0]) : 1024;
+	struct counters c;
+	int ret;
+
+	msg("test %s\n", t);
+	failures = 0;
+	if (!strcmp(t, "mix"))
+		ret = test_mix(n, "memcg", true, false, true);
+	else if (!strcmp(t, "mix-global"))
+		ret = test_mix(n, "global", true, true, false);
+	else if (!strcmp(t, "mix-off"))
+		ret = test_mix(n, "memcg", false, false, false);
+	else if (!strcmp(t, "scopes"))
+		ret = test_scope("memcg") | test_scope("global");
+	else if (!strcmp(t, "collide"))
+		ret = test_collide();
+	else if (!strcmp(t, "toggle"))
+		ret = test_toggle();
+	else if (!strcmp(t, "writeback"))
+		ret = test_writeback();
+	else if (!strcmp(t, "swapoff"))
+		ret = test_swapoff();
+	else if (!strcmp(t, "stress") || !strcmp(t, "stress-toggle"))
+		ret = test_stress(argc > 0 ? atoi(argv[0]) : 6,
+				  argc > 1 ? atoi(argv[1]) : 20,
+				  argc > 2 ? atol(argv[2]) : 512,
+				  !strcmp(t, "stress-toggle"));
+	else if (!strcmp(t, "churn"))
+		ret = test_churn(argc > 0 ? atoi(argv[0]) : 4,
+				 argc > 1 ? atoi(argv[1]) : 15);
+	else if (!strcmp(t, "drain")) {
+		bool ok = wait_drained(&c);
+
+		show_counters("drain", &c);
+		check(ok, "zswap not drained");
+		ret = failures ? 1 : 0;
+	} else {
+		usage(stderr);
+		exit(2);
+	}
+	ret = ret || failures;
+	msg("%s %s\n", ret ? "FAIL" : "PASS", t);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const char * const all[] = {
+		"mix", "mix-global", "mix-off", "scopes", "collide", "toggle",
+		"writeback", "swapoff", "stress", "stress-toggle", "churn",
+		"drain",
+	};
+	int opt, ret = 0;
+
+	while ((opt = getopt(argc, argv, "vh")) != -1) {
+		if (opt == 'v') {
+			verbose = 1;
+		} else {
+			usage(opt == 'h' ? stdout : stderr);
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (geteuid())
+		die("must run as root (inside the VM)");
+	if (!have_dedup()) {
+		msg("SKIP: kernel without zswap dedup (no %sdedup or %sdedup_index)\n",
+		    PARAM, DBG);
+		return EXIT_SKIP;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	save_params();
+	if (!strcmp(argv[optind], "all")) {
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+			char *none[1] = { NULL };
+
+			ret |= run(all[i], 0, none);
+			restore_params();
+		}
+	} else {
+		ret = run(argv[optind], argc - optind - 1, argv + optind + 1);
+		restore_params();
+	}
+	return ret ? 1 : 0;
+}
