@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -618,6 +619,20 @@ static int mix_child(void *p)
 	return failures ? 1 : 0;
 }
 
+/* The mix in the root cgroup, memcg scope: scope id is the root's cgroup ID */
+static int test_mix_root(long n)
+{
+	struct mix_arg a = { .n = n, .expect_sharing = true };
+	struct stat st;
+
+	if (stat(CGROOT, &st))
+		die("stat " CGROOT);
+	a.scope = st.st_ino;
+	param_set("dedup", "1");
+	param_set("dedup_scope", "memcg");
+	return run_in(NULL, mix_child, &a);
+}
+
 static int test_mix(long n, const char *scope, bool dedup, bool fork_reader,
 		    bool reclaim)
 {
@@ -694,7 +709,11 @@ static int test_scope(const char *scope)
 			_exit(scope_child(&a));
 		}
 		/* one after the other, so that the counts are exact */
-		check(read(up[0], &c, 1) == 1 && !c, "child %d: pageout failed", i);
+		struct pollfd pfd = { .fd = up[0], .events = POLLIN };
+
+		if (poll(&pfd, 1, 300 * 1000) != 1 || read(up[0], &c, 1) != 1)
+			die("scope child %d did not report", i);
+		check(!c, "child %d: pageout failed", i);
 	}
 	counters(&c1);
 	index_sum(cg[0].id, &sa);
@@ -1140,6 +1159,66 @@ static int test_churn(int procs, int secs)
 	return failures ? 1 : 0;
 }
 
+/* ---------- perf: cost per page, dedup off vs on ---------- */
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* Swap out and back in @n pages of the given kind, return us/page */
+static void perf_one(const char *what, long n, bool dup, bool dedup)
+{
+	uint64_t *content = malloc(n * sizeof(*content));
+	char *mem = map_pages(n);
+	double t0, t1, t2;
+	long long pool;
+
+	param_set("dedup", dedup ? "1" : "0");
+	for (long i = 0; i < n; i++) {
+		content[i] = dup ? 0x9e4f0001 : 0x9e500000 + i;
+		fill(mem + i * PAGE, content[i]);
+	}
+	t0 = now_us();
+	check(!page_out(mem, n), "%s: pageout incomplete", what);
+	t1 = now_us();
+	pool = dbg("pool_total_size");
+	check(!verify(mem, content, n), "%s: corrupt pages", what);
+	t2 = now_us();
+	msg("  %-28s dedup=%d: swap-out %6.1f us/page, swap-in %6.1f us/page, pool %lld bytes\n",
+	    what, dedup, (t1 - t0) / n, (t2 - t1) / n, pool);
+	munmap(mem, n * PAGE);
+	free(content);
+}
+
+static int perf_child(void *p)
+{
+	long n = *(long *)p;
+
+	for (int round = 0; round < 2; round++) {
+		perf_one("unique pages", n, false, false);
+		perf_one("unique pages", n, false, true);
+		perf_one("identical pages", n, true, false);
+		perf_one("identical pages", n, true, true);
+	}
+	return failures ? 1 : 0;
+}
+
+static int test_perf(long n)
+{
+	struct cg cg;
+	int ret;
+
+	param_set("dedup_scope", "memcg");
+	cg_create(&cg, "perf");
+	ret = run_in(&cg, perf_child, &n);
+	cg_destroy(&cg);
+	return ret;
+}
+
 /* ---------- main ---------- */
 
 static void usage(FILE *f)
@@ -1152,6 +1231,8 @@ static void usage(FILE *f)
 "                   exact counters, index lines, byte-for-byte readback\n"
 "  mix-global [PAGES]  the same in global scope with MADV_PAGEOUT, read\n"
 "                   back through a fork (swap cache, exclusive loads)\n"
+"  mix-root [PAGES]  the same in the root cgroup, memcg scope (scope id of\n"
+"                   the root cgroup)\n"
 "  mix-off [PAGES]  the same with dedup off: nothing indexed or shared\n"
 "  scopes           identical data in two cgroups: memcg vs global scope\n"
 "  collide          dedup_hash_bits=4: collisions counted, data intact\n"
@@ -1164,6 +1245,8 @@ static void usage(FILE *f)
 "  churn [PROCS] [SECS]  processes storing and freeing the same two\n"
 "                   contents in a loop: lookups race with last puts\n"
 "  drain            zswap is empty: no slot, object or pool byte left\n"
+"  perf [PAGES]     time per page to swap unique or identical pages out\n"
+"                   and in, dedup off and on (not part of all; TCG times)\n"
 "  all              everything above, then drain\n"
 "Exit status: 0 pass, 1 fail, 2 bad usage, 4 kernel without dedup.\n"
 "Example: tests/vm/vm-run -- build/vm-dedup/zdedup-vmtest all\n");
@@ -1181,6 +1264,8 @@ static int run(const char *t, int argc, char **argv)
 		ret = test_mix(n, "memcg", true, false, true);
 	else if (!strcmp(t, "mix-global"))
 		ret = test_mix(n, "global", true, true, false);
+	else if (!strcmp(t, "mix-root"))
+		ret = test_mix_root(n);
 	else if (!strcmp(t, "mix-off"))
 		ret = test_mix(n, "memcg", false, false, false);
 	else if (!strcmp(t, "scopes"))
@@ -1198,6 +1283,8 @@ static int run(const char *t, int argc, char **argv)
 				  argc > 1 ? atoi(argv[1]) : 20,
 				  argc > 2 ? atol(argv[2]) : 512,
 				  !strcmp(t, "stress-toggle"));
+	else if (!strcmp(t, "perf"))
+		ret = test_perf(argc > 0 ? n : 4096);
 	else if (!strcmp(t, "churn"))
 		ret = test_churn(argc > 0 ? atoi(argv[0]) : 4,
 				 argc > 1 ? atoi(argv[1]) : 15);
@@ -1219,7 +1306,8 @@ static int run(const char *t, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const char * const all[] = {
-		"mix", "mix-global", "mix-off", "scopes", "collide", "toggle",
+		"mix", "mix-global", "mix-root", "mix-off", "scopes", "collide",
+		"toggle",
 		"writeback", "swapoff", "stress", "stress-toggle", "churn",
 		"drain",
 	};
