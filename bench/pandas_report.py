@@ -3,6 +3,7 @@ contents per scope, dedup ratio, saved bytes, integrity mismatches) computed
 the straightforward way an analyst would in pandas: load the events into a
 DataFrame, then walk them with dictionaries for the slot -> content and
 content -> refcount maps.  Used by bench/run only."""
+import json
 import sys
 
 import pandas as pd
@@ -53,4 +54,4 @@ def report(df):
 
 
 if __name__ == "__main__":
-    print(report(zdedup.read_trace(sys.argv[1])))
+    print(json.dumps(report(zdedup.read_trace(sys.argv[1]))))

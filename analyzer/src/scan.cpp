@@ -119,10 +119,10 @@ Scanner::Scanner(ScanOptions options)
 
 Scanner::~Scanner() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zctx_)); }
 
-void Scanner::report_progress(bool force) {
+void Scanner::report_progress() {
   if (!opt_.progress) return;
   std::uint64_t t = now_ns();
-  if (!force && t - last_progress_ns_ < 250000000ull) return;
+  if (t - last_progress_ns_ < 250000000ull) return;
   last_progress_ns_ = t;
   ScanProgress p;
   p.bytes_done = bytes_done_;
@@ -155,7 +155,7 @@ void Scanner::feed_pages(const unsigned char* data, std::size_t pages, ScanSourc
     }
   }
   bytes_done_ += pages * kPageSize;
-  report_progress(false);
+  report_progress();
 }
 
 void Scanner::add_buffer(const void* data, std::size_t size, const std::string& name) {
@@ -318,7 +318,7 @@ void Scanner::add_all_processes() {
     }
     if (src.pages || src.status == "ok") r_.sources.push_back(src);
   }
-  r_.processes_skipped += denied + (gone ? gone : 0);
+  r_.processes_skipped += denied + gone;
   if (denied)
     r_.warnings.push_back(std::to_string(denied) +
                           " processes could not be read (permission denied; run as root)");

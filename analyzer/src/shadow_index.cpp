@@ -21,10 +21,7 @@ void ShadowIndex::apply(const Event& e) {
         // zswap_store() failing erases the stale entry for the offset so a
         // later load cannot return old data.
         ++counters_.stores_rejected;
-        if (slots_.find(e.slot)) {
-          ++counters_.stale_erased;
-          drop_slot(e.slot);
-        }
+        if (drop_slot(e.slot)) ++counters_.stale_erased;
         return;
       }
       if (!(e.flags & ZDEDUP_F_HASHED)) {
@@ -78,23 +75,20 @@ void ShadowIndex::apply(const Event& e) {
       return;
     case ZDEDUP_EV_WRITEBACK:
       ++counters_.writebacks;
-      if (!slots_.find(e.slot)) {
-        ++counters_.unknown_slots;
-        return;
-      }
-      drop_slot(e.slot);
+      if (!drop_slot(e.slot)) ++counters_.unknown_slots;
       return;
     default:
       throw Error(Exit::bad_input, "unknown event type " + std::to_string(e.type));
   }
 }
 
-void ShadowIndex::drop_slot(std::uint64_t slot) {
+bool ShadowIndex::drop_slot(std::uint64_t slot) {
   std::uint32_t* v = slots_.find(slot);
-  if (!v) return;
+  if (!v) return false;
   std::uint32_t c = *v;
   slots_.erase(slot);
   release(c);
+  return true;
 }
 
 std::uint16_t ShadowIndex::scope_index(std::uint64_t scope) {

@@ -99,7 +99,7 @@ class Scanner {
   enum class PidOutcome { ok, gone, denied };
   PidOutcome scan_pid(pid_t pid, ScanSource& src);
   void feed_pages(const unsigned char* data, std::size_t pages, ScanSource& src);
-  void report_progress(bool force);
+  void report_progress();
 
   ScanOptions opt_;
   FlatMap64 counts_;  // non-zero content hash -> pages

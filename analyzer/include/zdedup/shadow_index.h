@@ -125,7 +125,8 @@ class ShadowIndex {
   std::uint32_t acquire(std::uint64_t hash, std::uint16_t scope_idx,
                         std::uint32_t comp_len);
   void release(std::uint32_t idx);
-  void drop_slot(std::uint64_t slot);
+  // Frees @slot if live; returns whether it was.
+  bool drop_slot(std::uint64_t slot);
   std::uint32_t find_content(std::uint64_t hash, std::uint16_t scope_idx) const;
   std::size_t content_home(std::uint64_t hash, std::uint16_t scope_idx) const;
   void index_insert(std::uint32_t idx);
