@@ -34,7 +34,7 @@ TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options
   std::vector<Event> batch;
   std::uint64_t n = 0;
   while (reader.next(batch)) {
-    for (const Event& e : batch) index.apply(e);
+    index.apply(batch.data(), batch.size());
     n += batch.size();
     if (options.progress) options.progress(n);
   }

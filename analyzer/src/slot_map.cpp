@@ -11,6 +11,12 @@ const std::uint32_t* SlotMap::find(std::uint64_t slot) const {
   return *v == kEmpty ? nullptr : v;
 }
 
+void SlotMap::prefetch(std::uint64_t slot) const {
+  // The directory is small and stays cached; the chunk is the miss.
+  const std::uint32_t* c = dir_.find(slot >> kChunkBits);
+  if (c) __builtin_prefetch(&chunks_[*c]->v[slot & (kChunkSlots - 1)]);
+}
+
 std::uint32_t* SlotMap::find(std::uint64_t slot) {
   return const_cast<std::uint32_t*>(static_cast<const SlotMap*>(this)->find(slot));
 }

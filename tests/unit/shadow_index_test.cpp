@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <unordered_map>
+#include <vector>
 
 #include "zdedup/page_hash.h"
 
@@ -179,9 +181,11 @@ TEST(ShadowIndex, TopListsMostSharedFirst) {
   EXPECT_EQ(ix.top(1).size(), 1u);
 }
 
-// Random operations checked against a second, deliberately naive model.
+// Random operations checked against a second, deliberately naive model,
+// applied one by one and through the batched (prefetching) apply() in
+// batches of uneven sizes: both must give the model's state.
 TEST(ShadowIndex, MatchesNaiveModelUnderRandomChurn) {
-  ShadowIndex ix;
+  std::vector<Event> events;
   std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> slots;  // slot -> (hash, scope)
   std::mt19937_64 rng(7);
   for (int n = 0; n < 200000; ++n) {
@@ -190,20 +194,20 @@ TEST(ShadowIndex, MatchesNaiveModelUnderRandomChurn) {
     switch ((r >> 50) % 5) {
       case 0:
       case 1:
-        ix.apply(make_store(slot, hash, scope, true, 100));
+        events.push_back(make_store(slot, hash, scope, true, 100));
         slots[slot] = {hash, scope};
         break;
       case 2:
-        ix.apply(make_store(slot, hash, scope, false));
+        events.push_back(make_store(slot, hash, scope, false));
         slots.erase(slot);
         break;
       case 3:
-        ix.apply(make_load(slot, slots.count(slot) ? slots[slot].first : 0, (r >> 56) & 1,
-                           slots.count(slot) > 0));
+        events.push_back(make_load(slot, slots.count(slot) ? slots[slot].first : 0, (r >> 56) & 1,
+                                   slots.count(slot) > 0));
         if ((r >> 56) & 1) slots.erase(slot);
         break;
       default:
-        ix.apply(make_invalidate(slot));
+        events.push_back(make_invalidate(slot));
         slots.erase(slot);
     }
   }
@@ -211,16 +215,27 @@ TEST(ShadowIndex, MatchesNaiveModelUnderRandomChurn) {
   for (auto& [slot, hs] : slots) ++refs[hs];
   std::uint64_t saved = 0;
   for (auto& [k, n] : refs) saved += (n - 1) * 100;
-  EXPECT_EQ(ix.logical(), slots.size());
-  EXPECT_EQ(ix.distinct(), refs.size());
-  EXPECT_EQ(ix.saved_bytes(), saved);
-  EXPECT_EQ(ix.counters().integrity_mismatches, 0u);
-  for (auto& [slot, hs] : slots) {
-    auto v = ix.slot(slot);
-    ASSERT_TRUE(v);
-    EXPECT_EQ(v->hash, hs.first);
-    EXPECT_EQ(v->scope, hs.second);
-    EXPECT_EQ(v->refs, refs[hs]);
+
+  for (bool batched : {false, true}) {
+    SCOPED_TRACE(batched ? "batched" : "one by one");
+    ShadowIndex ix;
+    if (batched) {
+      for (std::size_t i = 0, len = 1; i < events.size(); i += len, len = len * 7 % 1000 + 1)
+        ix.apply(events.data() + i, std::min(len, events.size() - i));
+    } else {
+      for (const Event& e : events) ix.apply(e);
+    }
+    EXPECT_EQ(ix.logical(), slots.size());
+    EXPECT_EQ(ix.distinct(), refs.size());
+    EXPECT_EQ(ix.saved_bytes(), saved);
+    EXPECT_EQ(ix.counters().integrity_mismatches, 0u);
+    for (auto& [slot, hs] : slots) {
+      auto v = ix.slot(slot);
+      ASSERT_TRUE(v);
+      EXPECT_EQ(v->hash, hs.first);
+      EXPECT_EQ(v->scope, hs.second);
+      EXPECT_EQ(v->refs, refs[hs]);
+    }
   }
 }
 

@@ -27,6 +27,8 @@ class SlotMap {
   // Inserts unless present; returns the value's address and whether inserted.
   std::pair<std::uint32_t*, bool> insert(std::uint64_t slot, std::uint32_t value);
   bool erase(std::uint64_t slot);
+  // Hints the CPU to fetch @slot's value; no effect on the contents.
+  void prefetch(std::uint64_t slot) const;
 
   std::size_t size() const { return size_; }
   std::size_t memory_bytes() const;
