@@ -123,9 +123,9 @@ int main(int argc, char** argv) {
   }
   const std::uint64_t nonzero = pages - zero_pages;
   std::printf(
-      "{\"pid\": %d, \"mix\": \"%s\", \"pages\": %zu, \"zero_pages\": %" PRIu64
+      "{\"pid\": %d, \"addr\": %" PRIuPTR ", \"mix\": \"%s\", \"pages\": %zu, \"zero_pages\": %" PRIu64
       ", \"distinct\": %zu, \"duplicate_pages\": %" PRIu64 ", \"dedup_ratio\": %.6f}\n",
-      getpid(), mix.c_str(), pages, zero_pages, distinct.size(), nonzero - distinct.size(),
+      getpid(), reinterpret_cast<std::uintptr_t>(mem), mix.c_str(), pages, zero_pages, distinct.size(), nonzero - distinct.size(),
       distinct.empty() ? 1.0 : double(nonzero) / double(distinct.size()));
   std::fflush(stdout);
   if (hold) {

@@ -56,23 +56,40 @@ class Workload:
         self.cgroup = cgroup
 
     def swapped_kib(self):
-        for line in pathlib.Path(f"/proc/{self.proc.pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Swap:"):
+        """KiB of the workload's buffer (its own mapping, found by the address
+        it reports) that is on swap.  The process's other pages (heap, stack)
+        do not count: they would let a partly resident buffer look done."""
+        start = None
+        for line in pathlib.Path(f"/proc/{self.proc.pid}/smaps").read_text().splitlines():
+            first = line.split()[0]
+            if "-" in first and not first.endswith(":"):
+                lo, hi = (int(x, 16) for x in first.split("-"))
+                start = lo if lo <= self.truth["addr"] < hi else None
+            elif start is not None and first == "Swap:":
+                return int(line.split()[1])
+        raise AssertionError(f"no mapping holds the workload's buffer at {self.truth['addr']:#x}")
+
+    def resident_anon_kib(self):
+        for line in pathlib.Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
                 return int(line.split()[1])
         return 0
 
     def reclaim_all(self, tries=200):
         """Pushes the workload's memory out with memory.reclaim until its
-        whole buffer is on swap (zswap here)."""
+        whole buffer, and the rest of its anonymous memory, is on swap
+        (zswap here): tests compare zswap's contents with a scan of all of
+        the process's pages, so none may stay behind."""
         want = self.truth["pages"] * 4
         for _ in range(tries):
             try:
                 self.cgroup.write("memory.reclaim", f"{self.truth['pages'] * 8}K")
             except OSError:
                 pass  # EAGAIN: reclaimed less than asked, try again
-            if self.swapped_kib() >= want:
+            if self.swapped_kib() >= want and self.resident_anon_kib() == 0:
                 return
-        raise AssertionError(f"only {self.swapped_kib()} KiB of {want} KiB reached swap")
+        raise AssertionError(f"{self.swapped_kib()} KiB of the {want} KiB buffer reached swap; "
+                             f"{self.resident_anon_kib()} KiB of anonymous memory still resident")
 
     def verify(self):
         self.proc.stdin.write("verify\n")
