@@ -387,7 +387,11 @@ struct kp_key {
 
 struct kp_args {
 	__u64 a0, a1, a2;
+	__u64 armed;	/* stashed after user space finished attaching */
 };
+
+/* Set by user space once every program is attached. */
+__u64 armed;
 
 /*
  * Arguments from kprobe to kretprobe, per task and function.  Sized like
@@ -402,11 +406,27 @@ struct {
 	__type(value, struct kp_args);
 } kprobe_args SEC(".maps");
 
+/*
+ * Lost kretprobe runs lose events without a ring buffer failure: a kretprobe
+ * whose instance pool was exhausted never runs (its stash is still there when
+ * the task enters again), and a kprobe skipped for recursion leaves its
+ * kretprobe without a stash.  Both count as drops, so validation refuses to
+ * judge instead of blaming the kernel for an event the probes lost.
+ */
 static __always_inline void kp_stash(__u32 fn, __u64 a0, __u64 a1, __u64 a2)
 {
 	struct kp_key k = { .pid_tgid = bpf_get_current_pid_tgid(), .fn = fn };
-	struct kp_args v = { a0, a1, a2 };
+	struct kp_args v = { a0, a1, a2, 0 };
+	struct kp_args *old = bpf_map_lookup_elem(&kprobe_args, &k);
 
+	/*
+	 * A stash left over: the previous call's kretprobe never ran.  Not a
+	 * loss if that call began before every program was attached (the
+	 * kprobe attaches first, its kretprobe a moment later).
+	 */
+	if (old && old->armed)
+		__sync_fetch_and_add(&dropped, 1);
+	v.armed = armed;
 	bpf_map_update_elem(&kprobe_args, &k, &v, BPF_ANY);
 }
 
@@ -416,8 +436,10 @@ static __always_inline bool kp_take(__u32 fn, struct kp_args *out)
 	struct kp_key k = { .pid_tgid = bpf_get_current_pid_tgid(), .fn = fn };
 	struct kp_args *v = bpf_map_lookup_elem(&kprobe_args, &k);
 
-	if (!v)
+	if (!v) {
+		__sync_fetch_and_add(&dropped, 1);
 		return false;
+	}
 	*out = *v;
 	bpf_map_delete_elem(&kprobe_args, &k);
 	return true;

@@ -1,5 +1,6 @@
 #include "zdedup/probe.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
@@ -244,6 +245,8 @@ Probe::Probe(const ProbeOptions& options) : impl_(std::make_unique<Impl>()) {
     host_.attach = "fentry";
   }
   zdedup_bpf* skel = impl_->skel;
+  // From now on a kprobe stash whose kretprobe never ran is a lost event.
+  __atomic_store_n(&skel->bss->armed, 1, __ATOMIC_RELEASE);
   // Checked after attaching: a host that cannot attach at all should hear
   // that first, since enabling zswap would not help it.
   if (!host_.zswap_enabled)
@@ -275,7 +278,29 @@ std::size_t Probe::poll(int timeout_ms, const std::function<void(const Event&)>&
 }
 
 std::uint64_t Probe::drops() const {
-  return __atomic_load_n(&impl_->skel->bss->dropped, __ATOMIC_RELAXED);
+  // Runs the kernel skipped (recursion protection: a program of ours already
+  // running on that CPU) lost their event just like a full ring does.  The
+  // zpool_malloc programs only lose a size, which leaves a content unsized,
+  // not the index wrong: not counted.
+  std::uint64_t missed = 0;
+  zdedup_bpf* s = impl_->skel;
+  for (bpf_program* p : {s->progs.zswap_store_exit, s->progs.zswap_load_exit,
+                         s->progs.zswap_invalidate_entry, s->progs.zswap_writeback_exit,
+                         s->progs.frontswap_store_exit, s->progs.frontswap_load_exit,
+                         s->progs.frontswap_invalidate_entry, s->progs.zswap_store_kprobe,
+                         s->progs.zswap_store_kretprobe, s->progs.zswap_load_kprobe,
+                         s->progs.zswap_load_kretprobe, s->progs.zswap_invalidate_kprobe,
+                         s->progs.zswap_writeback_kprobe, s->progs.zswap_writeback_kretprobe,
+                         s->progs.frontswap_store_kprobe, s->progs.frontswap_store_kretprobe,
+                         s->progs.frontswap_load_kprobe, s->progs.frontswap_load_kretprobe,
+                         s->progs.frontswap_invalidate_kprobe}) {
+    int fd = bpf_program__fd(p);
+    if (fd < 0) continue;  // not loaded on this kernel
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) missed += info.recursion_misses;
+  }
+  return __atomic_load_n(&s->bss->dropped, __ATOMIC_RELAXED) + missed;
 }
 
 std::uint64_t Probe::drops_stored() const {
