@@ -10,6 +10,12 @@
  * Stores and loads are observed at fexit: only the return value says whether
  * zswap took the page (incompressible pages reach the entry and are refused)
  * and, for loads, the folio holds the decompressed content only then.
+ *
+ * Each set exists twice: fentry/fexit (the default) and kprobe/kretprobe, for
+ * kernels that have kprobes but cannot attach fentry programs (no
+ * DYNAMIC_FTRACE_WITH_DIRECT_CALLS, or a BPF trampoline refused).  A
+ * kretprobe cannot see the arguments, so the kprobe stashes them per task
+ * (pid_tgid) and the kretprobe finishes the event with the same code.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -27,13 +33,41 @@ const volatile __u64 filter_scope;
 /* zswap_load() returns int (0 = loaded) since 6.18, bool before: from BTF. */
 const volatile bool load_returns_int;
 
+/* Every Nth stored page (per CPU) goes to zdedup_samples; 0 = none. */
+const volatile __u32 sample_every;
+
 /* Events that did not fit the ring buffer: the analyzer must know. */
 __u64 dropped;
+/*
+ * Of those, stores zswap accepted: the overflow test matches seen + dropped
+ * accepted stores against the kernel's own zswpout counter.
+ */
+__u64 dropped_stored;
+/* Page samples that did not fit their ring (estimates use fewer samples). */
+__u64 dropped_samples;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20); /* resized by the loader */
 } zdedup_events SEC(".maps");
+
+/*
+ * Page samples (--sample N): the whole page, for a compressed-size estimate
+ * in user space on kernels where zpool_malloc cannot be traced (6.1).  A ring
+ * of its own, so 4 KiB samples never crowd out the 40-byte events.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} zdedup_samples SEC(".maps");
+
+/* Stored pages seen on this CPU, for picking every Nth as a sample. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sample_seq SEC(".maps");
 
 /* Compressed length zswap_store() is allocating, per task (zpool_malloc). */
 struct {
@@ -96,6 +130,8 @@ static __always_inline void emit(__u8 type, __u8 flags, __u64 slot, __u64 hash,
 	e = bpf_ringbuf_reserve(&zdedup_events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&dropped, 1);
+		if (type == ZDEDUP_EV_STORE && (flags & ZDEDUP_F_STORED))
+			__sync_fetch_and_add(&dropped_stored, 1);
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
@@ -107,6 +143,36 @@ static __always_inline void emit(__u8 type, __u8 flags, __u64 slot, __u64 hash,
 	e->type = type;
 	e->flags = flags;
 	bpf_ringbuf_submit(e, 0);
+}
+
+/* Sends this CPU's page buffer (just hashed) if it is the Nth stored page. */
+static __always_inline void maybe_sample(__u64 hash, __u64 scope)
+{
+	__u32 key = 0;
+	__u64 *seq;
+	struct zdedup_page_buf *b;
+	struct zdedup_sample *smp;
+
+	if (!sample_every)
+		return;
+	seq = bpf_map_lookup_elem(&sample_seq, &key);
+	if (!seq)
+		return;
+	/* Per CPU, so no atomics: every Nth page each CPU stores. */
+	if ((*seq)++ % sample_every)
+		return;
+	b = bpf_map_lookup_elem(&zdedup_page, &key);
+	if (!b)
+		return;
+	smp = bpf_ringbuf_reserve(&zdedup_samples, sizeof(*smp), 0);
+	if (!smp) {
+		__sync_fetch_and_add(&dropped_samples, 1);
+		return;
+	}
+	smp->hash = hash;
+	smp->scope = scope;
+	bpf_probe_read_kernel(smp->data, sizeof(smp->data), b->data);
+	bpf_ringbuf_submit(smp, 0);
 }
 
 static __always_inline __u32 take_comp_len(void)
@@ -124,23 +190,23 @@ static __always_inline __u32 take_comp_len(void)
 
 /* ---- 6.12-style: folio API ---- */
 
-static __always_inline void on_store(void *ctx, bool stored)
+/* @raw: the folio as a scalar (the verifier forbids maths on typed pointers). */
+static __always_inline void on_store(__u64 raw, bool stored)
 {
-	struct folio *folio;
-	__u64 raw = 0, hash = 0, scope;
+	struct folio *folio = (struct folio *)raw;
+	__u64 hash = 0, scope;
 	__u32 comp_len = take_comp_len();
 	__u8 flags = 0;
 
-	/* A scalar copy of the argument: the verifier forbids maths on typed pointers. */
-	bpf_get_func_arg(ctx, 0, &raw);
-	folio = (struct folio *)raw;
 	scope = memcg_scope(BPF_CORE_READ(folio, memcg_data));
 	if (filter_scope && scope != filter_scope)
 		return;
 	if (stored) {
 		flags |= ZDEDUP_F_STORED;
-		if (hash_page(raw, &hash))
+		if (hash_page(raw, &hash)) {
 			flags |= ZDEDUP_F_HASHED;
+			maybe_sample(hash, scope);
+		}
 	}
 	emit(ZDEDUP_EV_STORE, flags, BPF_CORE_READ(folio, swap.val), hash, scope,
 	     comp_len);
@@ -149,10 +215,11 @@ static __always_inline void on_store(void *ctx, bool stored)
 SEC("fexit/zswap_store")
 int BPF_PROG(zswap_store_exit)
 {
-	__u64 ret = 0;
+	__u64 raw = 0, ret = 0;
 
+	bpf_get_func_arg(ctx, 0, &raw);
 	bpf_get_func_ret(ctx, &ret);
-	on_store(ctx, ret & 1);
+	on_store(raw, ret & 1);
 	return 0;
 }
 
@@ -161,15 +228,21 @@ int BPF_PROG(zswap_store_exit)
  * it allocates goes through zpool_malloc(), an exported function that only
  * zswap calls.  The size waits here until the same task's zswap_store() exits.
  */
+static __always_inline void stash_comp_len(__u64 size)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 len = size;
+
+	bpf_map_update_elem(&comp_len_by_task, &id, &len, BPF_ANY);
+}
+
 SEC("fentry/zpool_malloc")
 int BPF_PROG(zpool_malloc_entry)
 {
-	__u64 id = bpf_get_current_pid_tgid(), size = 0;
-	__u32 len;
+	__u64 size = 0;
 
 	bpf_get_func_arg(ctx, 1, &size);
-	len = size;
-	bpf_map_update_elem(&comp_len_by_task, &id, &len, BPF_ANY);
+	stash_comp_len(size);
 	return 0;
 }
 
@@ -185,18 +258,15 @@ static __always_inline bool folio_in_swapcache(struct folio *folio)
 	return (flags >> swapbacked & 1) && (flags >> swapcache & 1);
 }
 
-SEC("fexit/zswap_load")
-int BPF_PROG(zswap_load_exit, struct folio *folio)
+static __always_inline void on_load(__u64 raw, __u64 ret)
 {
-	__u64 raw = 0, hash = 0, scope, ret = 0;
+	struct folio *folio = (struct folio *)raw;
+	__u64 hash = 0, scope;
 	__u8 flags = 0;
 
-	bpf_get_func_ret(ctx, &ret);
-	bpf_get_func_arg(ctx, 0, &raw);
-	folio = (struct folio *)raw;
 	scope = memcg_scope(BPF_CORE_READ(folio, memcg_data));
 	if (filter_scope && scope != filter_scope)
-		return 0;
+		return;
 	if (folio_in_swapcache(folio))
 		flags |= ZDEDUP_F_EXCLUSIVE;
 	if (load_returns_int ? (int)ret == 0 : ret & 1) {
@@ -205,6 +275,16 @@ int BPF_PROG(zswap_load_exit, struct folio *folio)
 			flags |= ZDEDUP_F_HASHED;
 	}
 	emit(ZDEDUP_EV_LOAD, flags, BPF_CORE_READ(folio, swap.val), hash, scope, 0);
+}
+
+SEC("fexit/zswap_load")
+int BPF_PROG(zswap_load_exit)
+{
+	__u64 raw = 0, ret = 0;
+
+	bpf_get_func_arg(ctx, 0, &raw);
+	bpf_get_func_ret(ctx, &ret);
+	on_load(raw, ret);
 	return 0;
 }
 
@@ -237,38 +317,49 @@ static __always_inline __u64 slot_of(__u64 type, __u64 offset)
 }
 
 /* Store or load: (type, offset, page) arguments, int return (0 = done). */
-static __always_inline void on_frontswap(void *ctx, __u8 type)
+static __always_inline void on_frontswap(__u8 type, __u64 swap_type, __u64 offset,
+					 __u64 page, __u64 ret)
 {
-	__u64 swap_type = 0, offset = 0, page = 0, ret = 0, hash = 0, scope;
+	__u64 hash = 0, scope;
 	__u8 flags = 0;
 
-	bpf_get_func_arg(ctx, 0, &swap_type);
-	bpf_get_func_arg(ctx, 1, &offset);
-	bpf_get_func_arg(ctx, 2, &page);
-	bpf_get_func_ret(ctx, &ret);
 	scope = memcg_scope(BPF_CORE_READ((struct page *)page, memcg_data));
 	if (filter_scope && scope != filter_scope)
 		return;
 	/* 6.1 keeps the entry after a load: loads are never exclusive. */
 	if ((int)ret == 0) {
 		flags |= type == ZDEDUP_EV_STORE ? ZDEDUP_F_STORED : ZDEDUP_F_HIT;
-		if (hash_page(page, &hash))
+		if (hash_page(page, &hash)) {
 			flags |= ZDEDUP_F_HASHED;
+			if (type == ZDEDUP_EV_STORE)
+				maybe_sample(hash, scope);
+		}
 	}
 	emit(type, flags, slot_of(swap_type & 0xffffffff, offset), hash, scope, 0);
+}
+
+static __always_inline void on_frontswap_exit(void *ctx, __u8 type)
+{
+	__u64 swap_type = 0, offset = 0, page = 0, ret = 0;
+
+	bpf_get_func_arg(ctx, 0, &swap_type);
+	bpf_get_func_arg(ctx, 1, &offset);
+	bpf_get_func_arg(ctx, 2, &page);
+	bpf_get_func_ret(ctx, &ret);
+	on_frontswap(type, swap_type, offset, page, ret);
 }
 
 SEC("fexit/zswap_frontswap_store")
 int BPF_PROG(frontswap_store_exit)
 {
-	on_frontswap(ctx, ZDEDUP_EV_STORE);
+	on_frontswap_exit(ctx, ZDEDUP_EV_STORE);
 	return 0;
 }
 
 SEC("fexit/zswap_frontswap_load")
 int BPF_PROG(frontswap_load_exit)
 {
-	on_frontswap(ctx, ZDEDUP_EV_LOAD);
+	on_frontswap_exit(ctx, ZDEDUP_EV_LOAD);
 	return 0;
 }
 
@@ -280,5 +371,184 @@ int BPF_PROG(frontswap_invalidate_entry)
 	bpf_get_func_arg(ctx, 0, &type);
 	bpf_get_func_arg(ctx, 1, &offset);
 	emit(ZDEDUP_EV_INVALIDATE, 0, slot_of(type & 0xffffffff, offset), 0, 0, 0);
+	return 0;
+}
+
+/* ---- kprobe/kretprobe variants of both sets (--attach kprobe) ---- */
+
+/* Which function a stash belongs to: one task can be inside several. */
+enum { KP_STORE = 1, KP_LOAD, KP_WRITEBACK, KP_FS_STORE, KP_FS_LOAD };
+
+struct kp_key {
+	__u64 pid_tgid;
+	__u32 fn;
+	__u32 pad;
+};
+
+struct kp_args {
+	__u64 a0, a1, a2;
+	__u64 armed;	/* stashed after user space finished attaching */
+};
+
+/* Set by user space once every program is attached. */
+__u64 armed;
+
+/*
+ * Arguments from kprobe to kretprobe, per task and function.  Sized like
+ * comp_len_by_task: tasks inside zswap at once are bounded by the kretprobe
+ * instances anyway (a missed kretprobe leaves a stash the next entry of the
+ * same task overwrites).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct kp_key);
+	__type(value, struct kp_args);
+} kprobe_args SEC(".maps");
+
+/*
+ * Lost kretprobe runs lose events without a ring buffer failure: a kretprobe
+ * whose instance pool was exhausted never runs (its stash is still there when
+ * the task enters again), and a kprobe skipped for recursion leaves its
+ * kretprobe without a stash.  Both count as drops, so validation refuses to
+ * judge instead of blaming the kernel for an event the probes lost.
+ */
+static __always_inline void kp_stash(__u32 fn, __u64 a0, __u64 a1, __u64 a2)
+{
+	struct kp_key k = { .pid_tgid = bpf_get_current_pid_tgid(), .fn = fn };
+	struct kp_args v = { a0, a1, a2, 0 };
+	struct kp_args *old = bpf_map_lookup_elem(&kprobe_args, &k);
+
+	/*
+	 * A stash left over: the previous call's kretprobe never ran.  Not a
+	 * loss if that call began before every program was attached (the
+	 * kprobe attaches first, its kretprobe a moment later).
+	 */
+	if (old && old->armed)
+		__sync_fetch_and_add(&dropped, 1);
+	v.armed = armed;
+	bpf_map_update_elem(&kprobe_args, &k, &v, BPF_ANY);
+}
+
+/* The stashed arguments, removed from the map; false if none (missed entry). */
+static __always_inline bool kp_take(__u32 fn, struct kp_args *out)
+{
+	struct kp_key k = { .pid_tgid = bpf_get_current_pid_tgid(), .fn = fn };
+	struct kp_args *v = bpf_map_lookup_elem(&kprobe_args, &k);
+
+	if (!v) {
+		__sync_fetch_and_add(&dropped, 1);
+		return false;
+	}
+	*out = *v;
+	bpf_map_delete_elem(&kprobe_args, &k);
+	return true;
+}
+
+SEC("kprobe/zswap_store")
+int BPF_KPROBE(zswap_store_kprobe)
+{
+	kp_stash(KP_STORE, PT_REGS_PARM1(ctx), 0, 0);
+	return 0;
+}
+
+SEC("kretprobe/zswap_store")
+int BPF_KRETPROBE(zswap_store_kretprobe)
+{
+	struct kp_args a;
+
+	if (kp_take(KP_STORE, &a))
+		on_store(a.a0, PT_REGS_RC(ctx) & 1);
+	return 0;
+}
+
+SEC("kprobe/zpool_malloc")
+int BPF_KPROBE(zpool_malloc_kprobe)
+{
+	stash_comp_len(PT_REGS_PARM2(ctx));
+	return 0;
+}
+
+SEC("kprobe/zswap_load")
+int BPF_KPROBE(zswap_load_kprobe)
+{
+	kp_stash(KP_LOAD, PT_REGS_PARM1(ctx), 0, 0);
+	return 0;
+}
+
+SEC("kretprobe/zswap_load")
+int BPF_KRETPROBE(zswap_load_kretprobe)
+{
+	struct kp_args a;
+
+	if (kp_take(KP_LOAD, &a))
+		on_load(a.a0, PT_REGS_RC(ctx));
+	return 0;
+}
+
+SEC("kprobe/zswap_invalidate")
+int BPF_KPROBE(zswap_invalidate_kprobe)
+{
+	/* swp_entry_t is one unsigned long: passed in the first register. */
+	emit(ZDEDUP_EV_INVALIDATE, 0, PT_REGS_PARM1(ctx), 0, 0, 0);
+	return 0;
+}
+
+SEC("kprobe/zswap_writeback_entry")
+int BPF_KPROBE(zswap_writeback_kprobe)
+{
+	kp_stash(KP_WRITEBACK, PT_REGS_PARM2(ctx), 0, 0);
+	return 0;
+}
+
+SEC("kretprobe/zswap_writeback_entry")
+int BPF_KRETPROBE(zswap_writeback_kretprobe)
+{
+	struct kp_args a;
+
+	if (kp_take(KP_WRITEBACK, &a) && (int)PT_REGS_RC(ctx) == 0)
+		emit(ZDEDUP_EV_WRITEBACK, 0, a.a0, 0, 0, 0);
+	return 0;
+}
+
+SEC("kprobe/zswap_frontswap_store")
+int BPF_KPROBE(frontswap_store_kprobe)
+{
+	kp_stash(KP_FS_STORE, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx));
+	return 0;
+}
+
+SEC("kretprobe/zswap_frontswap_store")
+int BPF_KRETPROBE(frontswap_store_kretprobe)
+{
+	struct kp_args a;
+
+	if (kp_take(KP_FS_STORE, &a))
+		on_frontswap(ZDEDUP_EV_STORE, a.a0, a.a1, a.a2, PT_REGS_RC(ctx));
+	return 0;
+}
+
+SEC("kprobe/zswap_frontswap_load")
+int BPF_KPROBE(frontswap_load_kprobe)
+{
+	kp_stash(KP_FS_LOAD, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx));
+	return 0;
+}
+
+SEC("kretprobe/zswap_frontswap_load")
+int BPF_KRETPROBE(frontswap_load_kretprobe)
+{
+	struct kp_args a;
+
+	if (kp_take(KP_FS_LOAD, &a))
+		on_frontswap(ZDEDUP_EV_LOAD, a.a0, a.a1, a.a2, PT_REGS_RC(ctx));
+	return 0;
+}
+
+SEC("kprobe/zswap_frontswap_invalidate_page")
+int BPF_KPROBE(frontswap_invalidate_kprobe)
+{
+	emit(ZDEDUP_EV_INVALIDATE, 0,
+	     slot_of(PT_REGS_PARM1(ctx) & 0xffffffff, PT_REGS_PARM2(ctx)), 0, 0, 0);
 	return 0;
 }

@@ -52,4 +52,15 @@ struct zdedup_event {
 
 #define ZDEDUP_EVENT_SIZE 40
 
+/*
+ * A sampled stored page (--sample N), on a ring buffer of its own: the page
+ * as zswap compressed it, so user space can estimate compressed sizes where
+ * the kernel's size cannot be traced.  Not part of the trace format.
+ */
+struct zdedup_sample {
+	__u64 hash;	/* XXH64 of data, as in the page's store event */
+	__u64 scope;	/* cgroup id of the folio's memcg; 0 when none */
+	__u8 data[ZDEDUP_PAGE_SIZE];
+};
+
 #endif /* ZDEDUP_EVENT_H */

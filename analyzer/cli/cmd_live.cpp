@@ -47,6 +47,53 @@ std::string interval_line(const LiveInterval& iv) {
   return buf;
 }
 
+// --ring-size: bytes, optionally with a K, M or G suffix (powers of 1024).
+std::size_t parse_size(const std::string& arg) {
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(arg.c_str(), &end, 10);
+  std::string unit = end ? end : "";
+  unsigned shift = unit.empty() ? 0 : unit == "K" || unit == "k" ? 10 : unit == "M" || unit == "m" ? 20
+                                  : unit == "G" || unit == "g" ? 30 : 99;
+  if (arg.empty() || end == arg.c_str() || shift == 99 || v > (1ull << 40))
+    throw Error(Exit::bad_input, "--ring-size: not a size: '" + arg + "' (bytes, or with K, M, G)");
+  std::size_t bytes = static_cast<std::size_t>(v) << shift;
+  check_ring_size(bytes);
+  return bytes;
+}
+
+// The probe options live and record share.
+struct ProbeArgs {
+  std::string cgroup;
+  std::string attach = "auto";
+  std::string ring_size = "64M";
+};
+
+void add_probe_options(CLI::App* c, ProbeArgs& a) {
+  c->add_option("-c,--cgroup", a.cgroup, "Only this cgroup (id, or path under /sys/fs/cgroup)");
+  c->add_option("--attach", a.attach,
+                "auto (fentry/fexit, kprobes where fentry cannot attach), fentry or kprobe")
+      ->capture_default_str();
+  c->add_option("--ring-size", a.ring_size,
+                "Event ring buffer, a power of two >= 4096 bytes (K/M/G suffixes); "
+                "events that do not fit are counted as drops")
+      ->capture_default_str();
+}
+
+ProbeOptions probe_options(const ProbeArgs& a) {
+  ProbeOptions p;
+  p.attach = parse_attach_mode(a.attach);
+  p.ring_bytes = parse_size(a.ring_size);
+  p.filter_scope = cgroup_id(a.cgroup);
+  return p;
+}
+
+std::string attach_note(const HostSupport& h) {
+  std::string s = (h.attach == "kprobe" ? "kprobe/kretprobe" : "fentry/fexit") +
+                  std::string(" probes, ") + h.program_set + " program set";
+  if (!h.fentry_error.empty()) s += " (fentry unavailable: " + h.fentry_error + ")";
+  return s;
+}
+
 const char* kIntervalHeader =
     "  int    stores rejects    loads  invalid |       live   distinct    ratio       saved  "
     "bad    drops\n";
@@ -57,7 +104,8 @@ Action add_live(CLI::App& app) {
   struct Opts {
     double interval = 1;
     std::uint64_t count = 0;
-    std::string cgroup;
+    ProbeArgs probe;
+    std::uint32_t sample = 0;
     bool json = false;
     std::string prometheus;
     std::string record;
@@ -69,7 +117,11 @@ Action add_live(CLI::App& app) {
   CLI::App* c = app.add_subcommand("live", "Attach BPF probes to zswap and report dedup as it happens");
   c->add_option("interval", o->interval, "Seconds between reports")->capture_default_str();
   c->add_option("count", o->count, "Number of reports (default: until Ctrl-C)");
-  c->add_option("-c,--cgroup", o->cgroup, "Only this cgroup (id, or path under /sys/fs/cgroup)");
+  add_probe_options(c, o->probe);
+  c->add_option("--sample", o->sample,
+                "Send every Nth stored page to user space to estimate compressed sizes with zstd "
+                "where the kernel's are unknown (6.1); 0 = off")
+      ->capture_default_str();
   c->add_flag("--json", o->json, "One JSON object per interval");
   c->add_option("--prometheus", o->prometheus, "Rewrite a node_exporter textfile every interval");
   c->add_option("--record", o->record, "Also write every event to a trace file");
@@ -78,8 +130,11 @@ Action add_live(CLI::App& app) {
   c->add_flag("--global", o->global, "Count sharing across cgroups (default: per cgroup)");
   c->add_option("--top", o->top, "Most shared contents in the final report")->capture_default_str();
   c->footer(
-      "Needs root (CAP_BPF+CAP_PERFMON), BTF, fentry/fexit and zswap enabled; where one is\n"
-      "missing it says which (exit 4) and suggests 'zdedup scan' or tests/vm/vm-run.\n"
+      "Needs root (CAP_BPF+CAP_PERFMON), BTF, fentry/fexit or kprobes, and zswap enabled; where\n"
+      "one is missing it says which (exit 4) and suggests 'zdedup scan' or tests/vm/vm-run.\n"
+      "The first line (JSON: \"attach\") says whether fentry/fexit or kprobe/kretprobe probes run.\n"
+      "--sample N: saved bytes of contents whose compressed size the kernel does not expose\n"
+      "are estimated from the mean zstd size of the sampled pages (\"size_estimate\").\n"
       "Columns: events per interval (stores, rejects, loads, invalidates) | cumulative live\n"
       "slots, distinct contents, dedup ratio, saved compressed bytes, integrity mismatches\n"
       "(loads whose content differs from what was stored), events dropped.\n\n"
@@ -87,21 +142,32 @@ Action add_live(CLI::App& app) {
       "  zdedup live 1 10                       # ten 1-second reports\n"
       "  zdedup live 5 -c system.slice/db.service --json\n"
       "  zdedup live 10 --prometheus /var/lib/node_exporter/zdedup.prom\n"
-      "  zdedup live 1 30 --record run.zdt --validate   # on the patched kernel");
+      "  zdedup live 1 30 --record run.zdt --validate   # on the patched kernel\n"
+      "  zdedup live 1 10 --attach kprobe      # kprobe/kretprobe instead of fentry/fexit\n"
+      "  zdedup live 1 10 --sample 16          # estimate sizes from every 16th page (6.1)");
   return [o]() {
     LiveOptions lo;
+    lo.probe = probe_options(o->probe);
+    lo.probe.sample_every = o->sample;
     lo.interval_s = o->interval;
     lo.count = o->count;
     lo.global_scope = o->global;
     lo.top_n = o->top;
     lo.record_path = o->record;
-    lo.probe.filter_scope = cgroup_id(o->cgroup);
     install_signals();
     lo.stop = [] { return g_stop != 0; };
     bool header = false;
+    HostSupport host;
+    lo.on_attached = [&](const HostSupport& h) {
+      host = h;
+      if (!o->json) emit("zdedup live: " + attach_note(h) + "\n");
+    };
     lo.on_interval = [&](const LiveInterval& iv) {
       if (o->json) {
         nlohmann::json j = to_json(iv.cumulative);
+        j["attach"] = host.attach;
+        j["program_set"] = host.program_set;
+        j["drops_stored"] = iv.drops_stored;
         j["interval"] = iv.index;
         j["seconds"] = iv.seconds;
         j["interval_stores"] = iv.delta.stores;
@@ -136,33 +202,34 @@ Action add_record(CLI::App& app) {
   struct Opts {
     std::string trace;
     double duration = 0;
-    std::string cgroup;
+    ProbeArgs probe;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("record", "Write zswap events to a trace file");
   c->add_option("trace", o->trace, "Trace file to write")->required();
   c->add_option("duration", o->duration, "Seconds to record (default: until Ctrl-C/SIGTERM)");
-  c->add_option("-c,--cgroup", o->cgroup, "Only this cgroup (id, or path under /sys/fs/cgroup)");
+  add_probe_options(c, o->probe);
   c->footer(
       "The trace is flushed every second, so a crash loses at most the last second.\n\n"
       "Examples:\n"
       "  zdedup record run.zdt 60              # one minute\n"
-      "  zdedup record run.zdt & ...; kill %1  # until stopped, then: zdedup validate run.zdt");
+      "  zdedup record run.zdt & ...; kill %1  # until stopped, then: zdedup validate run.zdt\n"
+      "  zdedup record run.zdt 60 --attach kprobe --ring-size 256M");
   return [o]() {
     LiveOptions lo;
+    lo.probe = probe_options(o->probe);
     lo.interval_s = 1;
     lo.count = o->duration > 0 ? static_cast<std::uint64_t>(o->duration + 0.999) : 0;
     lo.record_path = o->trace;
-    lo.probe.filter_scope = cgroup_id(o->cgroup);
     install_signals();
     lo.stop = [] { return g_stop != 0; };
     lo.on_attached = [&](const HostSupport& h) {
-      std::fprintf(stderr, "zdedup: recording zswap events to %s (%s probes; Ctrl-C or SIGTERM stops)\n",
-                   o->trace.c_str(), h.program_set.c_str());
+      std::fprintf(stderr, "zdedup: recording zswap events to %s (%s; Ctrl-C or SIGTERM stops)\n",
+                   o->trace.c_str(), attach_note(h).c_str());
     };
     LiveResult r = run_live(lo);
-    std::fprintf(stderr, "zdedup: recorded %" PRIu64 " events to %s (%" PRIu64 " dropped)\n", r.events,
-                 o->trace.c_str(), r.drops);
+    std::fprintf(stderr, "zdedup: recorded %" PRIu64 " events to %s (%" PRIu64 " dropped, %" PRIu64
+                 " of them accepted stores)\n", r.events, o->trace.c_str(), r.drops, r.drops_stored);
     return static_cast<int>(Exit::ok);
   };
 }

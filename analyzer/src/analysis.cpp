@@ -9,7 +9,8 @@ double dedup_ratio(std::uint64_t logical, std::uint64_t distinct) {
   return distinct ? double(logical) / double(distinct) : 1.0;
 }
 
-Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t drops) {
+Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t drops,
+                  const SizeEstimator* sizes) {
   Summary s;
   s.logical_pages = index.logical();
   s.distinct = index.distinct();
@@ -18,6 +19,14 @@ Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t dro
   s.saved_bytes = index.saved_bytes();
   s.pool_bytes = index.pool_bytes();
   s.unsized_contents = index.unsized_contents();
+  s.unsized_duplicates = index.unsized_duplicates();
+  if (sizes) {
+    s.size_sampling = true;
+    s.size_samples = sizes->samples();
+    s.size_zero_samples = sizes->zero_samples();
+    s.size_mean = sizes->mean();
+    s.est_unsized_saved_bytes = sizes->estimate_saved(s.unsized_duplicates);
+  }
   s.dedup_ratio = dedup_ratio(s.logical_pages, s.distinct);
   s.drops = drops;
   s.index_bytes = index.memory_bytes();
@@ -90,6 +99,7 @@ Summary combine(const std::vector<TraceReport>& reports, std::size_t top_n) {
     t.saved_bytes += s.saved_bytes;
     t.pool_bytes += s.pool_bytes;
     t.unsized_contents += s.unsized_contents;
+    t.unsized_duplicates += s.unsized_duplicates;
     t.drops += s.drops;
     t.index_bytes += s.index_bytes;
     t.global_scope = s.global_scope;

@@ -25,6 +25,7 @@ std::string trace_meta(const HostSupport& h, const LiveOptions& o) {
   return nlohmann::json{{"kernel", u.release},
                         {"host", u.nodename},
                         {"program_set", h.program_set},
+                        {"attach", h.attach},
                         {"dedup_patch", h.dedup_patch},
                         {"filter_scope", o.probe.filter_scope}}
       .dump();
@@ -51,6 +52,17 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
     if (trace) trace->add(e);
     ++r.events;
   };
+  std::unique_ptr<SizeEstimator> sizes;
+  if (o.probe.sample_every) sizes = std::make_unique<SizeEstimator>();
+  const std::function<void(const PageSample&)> sample_sink = [&](const PageSample& p) {
+    sizes->add(p.data);
+  };
+  const auto* samples = sizes ? &sample_sink : nullptr;
+  auto summary = [&](std::uint64_t drops) {
+    Summary s = summarize(index, o.top_n, drops, sizes.get());
+    s.size_samples_dropped = sizes ? probe.samples_dropped() : 0;
+    return s;
+  };
   EventCounters last = index.counters();
   std::uint64_t last_drops = 0;
   auto start = clock::now();
@@ -64,10 +76,11 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
         break;
       }
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()).count();
-      probe.poll(static_cast<int>(std::min<long long>(std::max<long long>(left, 0), 100)), sink);
+      probe.poll(static_cast<int>(std::min<long long>(std::max<long long>(left, 0), 100)), sink,
+                 samples);
     }
     // Drain what is queued so the interval's figures are complete.
-    while (probe.poll(0, sink) > 0) {
+    while (probe.poll(0, sink, samples) > 0) {
     }
     const std::uint64_t drops = probe.drops();
     if (trace) {
@@ -80,7 +93,8 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
       iv.seconds = std::chrono::duration<double>(clock::now() - (start + interval * double(n - 1))).count();
       iv.delta = minus(index.counters(), last);
       iv.drops_delta = drops - last_drops;
-      iv.cumulative = summarize(index, o.top_n, drops);
+      iv.drops_stored = probe.drops_stored();
+      iv.cumulative = summary(drops);
       o.on_interval(iv);
     }
     last = index.counters();
@@ -88,11 +102,12 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
     if (stopped) break;
   }
   r.drops = probe.drops();
+  r.drops_stored = probe.drops_stored();
   if (trace) {
     trace->set_drops(r.drops);
     trace->close();
   }
-  r.summary = summarize(index, o.top_n, r.drops);
+  r.summary = summary(r.drops);
   return r;
 }
 

@@ -88,7 +88,7 @@ json to_json(const Summary& s) {
                    {"scope", c.scope},
                    {"refs", c.refs},
                    {"comp_len", c.comp_len}});
-  return json{{"logical_pages", s.logical_pages},
+  json j{{"logical_pages", s.logical_pages},
               {"distinct", s.distinct},
               {"duplicate_pages", s.duplicate_pages},
               {"zero_pages", s.zero_pages},
@@ -96,6 +96,7 @@ json to_json(const Summary& s) {
               {"saved_bytes", s.saved_bytes},
               {"pool_bytes", s.pool_bytes},
               {"unsized_contents", s.unsized_contents},
+              {"unsized_duplicate_pages", s.unsized_duplicates},
               {"integrity_mismatches", s.events.integrity_mismatches},
               {"drops", s.drops},
               {"scope_mode", s.global_scope ? "global" : "memcg"},
@@ -103,6 +104,19 @@ json to_json(const Summary& s) {
               {"events", events_json(s.events)},
               {"scopes", scopes},
               {"top", top}};
+  if (s.size_sampling)
+    j["size_estimate"] = {
+        {"estimate", true},
+        {"method", "mean zstd size (level 3) of sampled stored pages, applied to unsized duplicates"},
+        {"samples", s.size_samples},
+        {"zero_samples", s.size_zero_samples},
+        {"samples_dropped", s.size_samples_dropped},
+        {"mean_compressed_bytes", s.size_mean},
+        {"unsized_duplicate_pages", s.unsized_duplicates},
+        {"est_unsized_saved_bytes", s.est_unsized_saved_bytes},
+        {"est_saved_bytes", s.saved_bytes + s.est_unsized_saved_bytes},
+        {"note", "estimate from " + std::to_string(s.size_samples) + " sampled pages"}};
+  return j;
 }
 
 json to_json(const ScanResult& r) {
@@ -217,6 +231,13 @@ std::string render_table(const Summary& x, const std::string& title) {
                                ? fmt("%" PRIu64 " contents of unknown size excluded", x.unsized_contents)
                                : "compressed bytes";
   s += row("saved", format_bytes(x.saved_bytes), saved_note);
+  if (x.size_sampling)
+    s += row("est. saved", format_bytes(x.saved_bytes + x.est_unsized_saved_bytes),
+             x.size_samples
+                 ? fmt("ESTIMATE: %" PRIu64 " unsized duplicates x %.0f B, mean zstd size of %" PRIu64
+                       " sampled pages",
+                       x.unsized_duplicates, x.size_mean, x.size_samples)
+                 : std::string("no pages sampled yet"));
   s += row("pool with dedup", format_bytes(x.pool_bytes));
   s += row("integrity mismatches", num(x.events.integrity_mismatches), "loads != stored content");
   s += row("drops", num(x.drops), x.drops ? "events lost: figures are lower bounds" : "");

@@ -1,5 +1,6 @@
 #include "zdedup/probe.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
@@ -44,11 +45,24 @@ int libbpf_quiet(enum libbpf_print_level level, const char* fmt, va_list ap) {
   return 0;
 }
 
-// Why the kernel would not take or attach the programs, in one line.
+bool has_kprobes() {
+  // libbpf attaches through the kprobe PMU, or tracefs kprobe_events on old kernels.
+  return exists("/sys/bus/event_source/devices/kprobe") ||
+         exists("/sys/kernel/tracing/kprobe_events") ||
+         exists("/sys/kernel/debug/tracing/kprobe_events");
+}
+
+// Errors with which a kernel refuses fentry/fexit programs as such (no BPF
+// trampolines, lockdown, an LSM), as opposed to a bug in a program: only
+// these make automatic mode try kprobes.
+bool fentry_unsupported(int err) {
+  return err == EPERM || err == EACCES || err == ENOTSUP || err == EOPNOTSUPP ||
+         err == 524 /* ENOTSUPP */ || err == ENODEV;
+}
+
+// Why the kernel would not take or attach the fentry programs, in one line.
 std::string refusal(int err, const char* step) {
-  const std::string kprobes = exists("/sys/bus/event_source/devices/kprobe")
-                                  ? ""
-                                  : "; it has no kprobes either (CONFIG_KPROBES off)";
+  const std::string kprobes = has_kprobes() ? "" : "; it has no kprobes either (CONFIG_KPROBES off)";
   if (err == EPERM || err == EACCES)
     return "this kernel does not allow fentry/fexit tracing programs (" + std::string(step) +
            " failed with " + std::strerror(err) +
@@ -60,7 +74,26 @@ std::string refusal(int err, const char* step) {
          " (ZDEDUP_BPF_DEBUG=1 prints the verifier log)";
 }
 
+std::string kprobe_refusal(int err, const char* step) {
+  return std::string("this kernel refused the kprobe/kretprobe programs at ") + step + ": " +
+         std::strerror(err) + " (ZDEDUP_BPF_DEBUG=1 prints the libbpf log)";
+}
+
 }  // namespace
+
+void check_ring_size(std::size_t ring) {
+  // The kernel wants a power of two and a whole number of pages.
+  if (ring < 4096 || (ring & (ring - 1)) || ring > (std::size_t{1} << 30))
+    throw Error(Exit::bad_input, "the ring buffer size must be a power of two from 4096 bytes to 1 GiB, not " +
+                                     std::to_string(ring));
+}
+
+AttachMode parse_attach_mode(const std::string& name) {
+  if (name == "auto") return AttachMode::automatic;
+  if (name == "fentry") return AttachMode::fentry;
+  if (name == "kprobe") return AttachMode::kprobe;
+  throw Error(Exit::bad_input, "--attach must be auto, fentry or kprobe, not '" + name + "'");
+}
 
 HostSupport probe_host() {
   HostSupport h;
@@ -68,6 +101,7 @@ HostSupport probe_host() {
   h.zswap = exists("/sys/module/zswap");
   h.zswap_enabled = read_line("/sys/module/zswap/parameters/enabled") == "Y";
   h.dedup_patch = exists("/sys/kernel/debug/zswap/dedup_index");
+  h.kprobes = has_kprobes();
   if (!h.btf) return h;
   struct btf* btf = btf__load_vmlinux_btf();
   if (!btf) return h;
@@ -94,11 +128,69 @@ struct Probe::Impl {
   zdedup_bpf* skel = nullptr;
   ring_buffer* rb = nullptr;
   const std::function<void(const Event&)>* sink = nullptr;
+  const std::function<void(const PageSample&)>* sample_sink = nullptr;
   std::size_t consumed = 0;
 
   ~Impl() {
     if (rb) ring_buffer__free(rb);
     if (skel) zdedup_bpf__destroy(skel);
+  }
+
+  static int on_sample(void* ctx, void* data, std::size_t size) {
+    auto* self = static_cast<Impl*>(ctx);
+    if (size < sizeof(zdedup_sample) || !self->sample_sink) return 0;
+    const auto* smp = static_cast<const zdedup_sample*>(data);
+    (*self->sample_sink)(PageSample{smp->hash, smp->scope, smp->data});
+    return 0;
+  }
+
+  // Opens, loads and attaches one variant; returns 0 or a negative errno,
+  // with @step naming where it failed.  A failed variant leaves nothing attached.
+  int try_attach(const ProbeOptions& o, const HostSupport& h, bool kprobe, const char*& step) {
+    if (skel) zdedup_bpf__destroy(skel);
+    skel = zdedup_bpf__open();
+    step = "open";
+    if (!skel) return -errno;
+    skel->rodata->filter_scope = o.filter_scope;
+    skel->rodata->load_returns_int = h.load_returns_int;
+    skel->rodata->sample_every = o.sample_every;
+    bpf_map__set_max_entries(skel->maps.zdedup_events, static_cast<__u32>(o.ring_bytes));
+    // Without sampling the samples ring is never written: keep it one page.
+    bpf_map__set_max_entries(skel->maps.zdedup_samples,
+                             static_cast<__u32>(o.sample_every ? o.sample_ring_bytes : 4096));
+    const bool v612 = h.program_set == "6.12", fe = !kprobe, kp = kprobe;
+    bpf_program__set_autoload(skel->progs.zswap_store_exit, v612 && fe);
+    bpf_program__set_autoload(skel->progs.zswap_load_exit, v612 && fe);
+    bpf_program__set_autoload(skel->progs.zswap_invalidate_entry, v612 && fe);
+    bpf_program__set_autoload(skel->progs.zpool_malloc_entry, h.optional_compress && fe);
+    bpf_program__set_autoload(skel->progs.zswap_writeback_exit, h.optional_writeback && fe);
+    bpf_program__set_autoload(skel->progs.frontswap_store_exit, !v612 && fe);
+    bpf_program__set_autoload(skel->progs.frontswap_load_exit, !v612 && fe);
+    bpf_program__set_autoload(skel->progs.frontswap_invalidate_entry, !v612 && fe);
+    bpf_program__set_autoload(skel->progs.zswap_store_kprobe, v612 && kp);
+    bpf_program__set_autoload(skel->progs.zswap_store_kretprobe, v612 && kp);
+    bpf_program__set_autoload(skel->progs.zswap_load_kprobe, v612 && kp);
+    bpf_program__set_autoload(skel->progs.zswap_load_kretprobe, v612 && kp);
+    bpf_program__set_autoload(skel->progs.zswap_invalidate_kprobe, v612 && kp);
+    bpf_program__set_autoload(skel->progs.zpool_malloc_kprobe, h.optional_compress && kp);
+    bpf_program__set_autoload(skel->progs.zswap_writeback_kprobe, h.optional_writeback && kp);
+    bpf_program__set_autoload(skel->progs.zswap_writeback_kretprobe, h.optional_writeback && kp);
+    bpf_program__set_autoload(skel->progs.frontswap_store_kprobe, !v612 && kp);
+    bpf_program__set_autoload(skel->progs.frontswap_store_kretprobe, !v612 && kp);
+    bpf_program__set_autoload(skel->progs.frontswap_load_kprobe, !v612 && kp);
+    bpf_program__set_autoload(skel->progs.frontswap_load_kretprobe, !v612 && kp);
+    bpf_program__set_autoload(skel->progs.frontswap_invalidate_kprobe, !v612 && kp);
+    // Test hook: lets the VM tests, where fentry works, exercise the
+    // automatic fallback as a kernel without BPF trampolines would.
+    if (!kprobe && std::getenv("ZDEDUP_TEST_NO_FENTRY")) {
+      step = "attach";
+      return -524;
+    }
+    step = "load";
+    if (int err = zdedup_bpf__load(skel)) return err;
+    step = "attach";
+    if (int err = zdedup_bpf__attach(skel)) return err;
+    return 0;
   }
 
   static int on_event(void* ctx, void* data, std::size_t size) {
@@ -113,6 +205,8 @@ struct Probe::Impl {
 };
 
 Probe::Probe(const ProbeOptions& options) : impl_(std::make_unique<Impl>()) {
+  // Bad input first (exit 2), before anything about the host (exit 4).
+  check_ring_size(options.ring_bytes);
   host_ = probe_host();
   if (!has_caps_for_bpf())
     throw Error(Exit::unsupported,
@@ -129,24 +223,30 @@ Probe::Probe(const ProbeOptions& options) : impl_(std::make_unique<Impl>()) {
                             "(zswap_store, zswap_frontswap_store)") + kSuggest);
   libbpf_set_print(libbpf_quiet);
 
-  zdedup_bpf* skel = zdedup_bpf__open();
-  if (!skel) throw Error(Exit::unsupported, std::string("cannot open the BPF object: ") + std::strerror(errno));
-  impl_->skel = skel;
-  skel->rodata->filter_scope = options.filter_scope;
-  skel->rodata->load_returns_int = host_.load_returns_int;
-  bpf_map__set_max_entries(skel->maps.zdedup_events, static_cast<__u32>(options.ring_bytes));
-  const bool v612 = host_.program_set == "6.12";
-  bpf_program__set_autoload(skel->progs.zswap_store_exit, v612);
-  bpf_program__set_autoload(skel->progs.zswap_load_exit, v612);
-  bpf_program__set_autoload(skel->progs.zswap_invalidate_entry, v612);
-  bpf_program__set_autoload(skel->progs.zpool_malloc_entry, host_.optional_compress);
-  bpf_program__set_autoload(skel->progs.zswap_writeback_exit, host_.optional_writeback);
-  bpf_program__set_autoload(skel->progs.frontswap_store_exit, !v612);
-  bpf_program__set_autoload(skel->progs.frontswap_load_exit, !v612);
-  bpf_program__set_autoload(skel->progs.frontswap_invalidate_entry, !v612);
-
-  if (int err = zdedup_bpf__load(skel)) throw Error(Exit::unsupported, refusal(-err, "load") + kSuggest);
-  if (int err = zdedup_bpf__attach(skel)) throw Error(Exit::unsupported, refusal(-err, "attach") + kSuggest);
+  const char* step = "";
+  if (options.attach == AttachMode::kprobe) {
+    if (!host_.kprobes)
+      throw Error(Exit::unsupported, std::string("this kernel has no kprobes (CONFIG_KPROBES off); "
+                                                 "drop --attach kprobe to use fentry") + kSuggest);
+    if (int err = impl_->try_attach(options, host_, true, step))
+      throw Error(Exit::unsupported, kprobe_refusal(-err, step) + kSuggest);
+    host_.attach = "kprobe";
+  } else if (int err = impl_->try_attach(options, host_, false, step)) {
+    if (options.attach == AttachMode::fentry || !fentry_unsupported(-err) || !host_.kprobes)
+      throw Error(Exit::unsupported, refusal(-err, step) + kSuggest);
+    // Automatic: the kernel cannot run fentry programs but has kprobes.
+    host_.fentry_error = refusal(-err, step);
+    const char* kstep = "";
+    if (int kerr = impl_->try_attach(options, host_, true, kstep))
+      throw Error(Exit::unsupported, host_.fentry_error + ", and the kprobe fallback failed too (" +
+                                         kstep + ": " + std::strerror(-kerr) + ")" + kSuggest);
+    host_.attach = "kprobe";
+  } else {
+    host_.attach = "fentry";
+  }
+  zdedup_bpf* skel = impl_->skel;
+  // From now on a kprobe stash whose kretprobe never ran is a lost event.
+  __atomic_store_n(&skel->bss->armed, 1, __ATOMIC_RELEASE);
   // Checked after attaching: a host that cannot attach at all should hear
   // that first, since enabling zswap would not help it.
   if (!host_.zswap_enabled)
@@ -157,22 +257,58 @@ Probe::Probe(const ProbeOptions& options) : impl_(std::make_unique<Impl>()) {
                                nullptr);
   if (!impl_->rb)
     throw Error(Exit::unsupported, std::string("cannot map the ring buffer: ") + std::strerror(errno));
+  if (options.sample_every &&
+      ring_buffer__add(impl_->rb, bpf_map__fd(skel->maps.zdedup_samples), Impl::on_sample, impl_.get()))
+    throw Error(Exit::unsupported, std::string("cannot map the samples ring buffer: ") + std::strerror(errno));
 }
 
 Probe::~Probe() = default;
 
-std::size_t Probe::poll(int timeout_ms, const std::function<void(const Event&)>& sink) {
+std::size_t Probe::poll(int timeout_ms, const std::function<void(const Event&)>& sink,
+                        const std::function<void(const PageSample&)>* samples) {
   impl_->sink = &sink;
+  impl_->sample_sink = samples;
   impl_->consumed = 0;
   int n = ring_buffer__poll(impl_->rb, timeout_ms);
   impl_->sink = nullptr;
+  impl_->sample_sink = nullptr;
   if (n < 0 && n != -EINTR)
     throw Error(Exit::unsupported, std::string("reading the ring buffer failed: ") + std::strerror(-n));
   return impl_->consumed;
 }
 
 std::uint64_t Probe::drops() const {
-  return __atomic_load_n(&impl_->skel->bss->dropped, __ATOMIC_RELAXED);
+  // Runs the kernel skipped (recursion protection: a program of ours already
+  // running on that CPU) lost their event just like a full ring does.  The
+  // zpool_malloc programs only lose a size, which leaves a content unsized,
+  // not the index wrong: not counted.
+  std::uint64_t missed = 0;
+  zdedup_bpf* s = impl_->skel;
+  for (bpf_program* p : {s->progs.zswap_store_exit, s->progs.zswap_load_exit,
+                         s->progs.zswap_invalidate_entry, s->progs.zswap_writeback_exit,
+                         s->progs.frontswap_store_exit, s->progs.frontswap_load_exit,
+                         s->progs.frontswap_invalidate_entry, s->progs.zswap_store_kprobe,
+                         s->progs.zswap_store_kretprobe, s->progs.zswap_load_kprobe,
+                         s->progs.zswap_load_kretprobe, s->progs.zswap_invalidate_kprobe,
+                         s->progs.zswap_writeback_kprobe, s->progs.zswap_writeback_kretprobe,
+                         s->progs.frontswap_store_kprobe, s->progs.frontswap_store_kretprobe,
+                         s->progs.frontswap_load_kprobe, s->progs.frontswap_load_kretprobe,
+                         s->progs.frontswap_invalidate_kprobe}) {
+    int fd = bpf_program__fd(p);
+    if (fd < 0) continue;  // not loaded on this kernel
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) missed += info.recursion_misses;
+  }
+  return __atomic_load_n(&s->bss->dropped, __ATOMIC_RELAXED) + missed;
+}
+
+std::uint64_t Probe::drops_stored() const {
+  return __atomic_load_n(&impl_->skel->bss->dropped_stored, __ATOMIC_RELAXED);
+}
+
+std::uint64_t Probe::samples_dropped() const {
+  return __atomic_load_n(&impl_->skel->bss->dropped_samples, __ATOMIC_RELAXED);
 }
 
 }  // namespace zdedup

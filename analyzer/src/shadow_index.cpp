@@ -200,7 +200,9 @@ std::uint32_t ShadowIndex::acquire(std::uint64_t hash, std::uint16_t scope_idx,
       saved_bytes_ += std::uint64_t{c.refs - 1} * len;
       s.saved_bytes += std::uint64_t{c.refs - 1} * len;
       --unsized_contents_;
+      if (c.hash != zero_hash_) unsized_duplicates_ -= c.refs - 1;
     }
+    if (!c.comp_len && c.hash != zero_hash_) ++unsized_duplicates_;
     ++c.refs;
     saved_bytes_ += c.comp_len;
     s.saved_bytes += c.comp_len;
@@ -238,6 +240,7 @@ void ShadowIndex::release(std::uint32_t idx) {
   if (--c.refs) {
     saved_bytes_ -= c.comp_len;
     s.saved_bytes -= c.comp_len;
+    if (!c.comp_len && c.hash != zero_hash_) --unsized_duplicates_;
     return;
   }
   index_erase(idx);

@@ -272,6 +272,30 @@ def test_live_refuses_clearly_on_this_host(zdedup, cmd):
     assert not os.path.exists("/tmp/zdedup-never.zdt")
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--attach", "fentr"], "--attach must be auto, fentry or kprobe, not 'fentr'"),
+    (["--ring-size", "1000"], "power of two from 4096 bytes to 1 GiB, not 1000"),
+    (["--ring-size", "12X"], "--ring-size: not a size: '12X'"),
+    (["--ring-size", "3M"], "power of two"),
+])
+@pytest.mark.parametrize("cmd", [["live", "1", "1"], ["record", "/tmp/zdedup-never.zdt", "1"]])
+def test_live_bad_probe_options(zdedup, cmd, args, message):
+    """Bad options are bad input (exit 2), named before anything about the host."""
+    p = zdedup(*cmd, *args)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.count("\n") == 1 and p.stderr.startswith("zdedup: ")
+    assert message in p.stderr
+    assert not os.path.exists("/tmp/zdedup-never.zdt")
+
+
+@pytest.mark.skipif(_in_vm(), reason="host-only: the VM has kprobes")
+def test_forced_kprobe_refuses_on_a_host_without_kprobes(zdedup):
+    p = zdedup("live", "1", "1", "--attach", "kprobe")
+    assert p.returncode == 4, p.stderr
+    assert p.stderr.count("\n") == 1
+    assert "no kprobes (CONFIG_KPROBES off)" in p.stderr and "zdedup scan" in p.stderr
+
+
 def test_live_refuses_without_privileges(zdedup):
     """As an unprivileged user the message names the missing privilege."""
     if os.geteuid() != 0:

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "zdedup/shadow_index.h"
+#include "zdedup/size_estimate.h"
 #include "zdedup/trace.h"
 
 namespace zdedup {
@@ -25,6 +26,14 @@ struct Summary {
   std::uint64_t saved_bytes = 0;      // over contents of known size
   std::uint64_t pool_bytes = 0;       // compressed bytes with dedup
   std::uint64_t unsized_contents = 0; // contents of unknown compressed size
+  std::uint64_t unsized_duplicates = 0; // their duplicate slots (non-zero contents)
+  // From sampled pages (live --sample N); size_samples == 0: no estimate.
+  bool size_sampling = false;           // sampling was on
+  std::uint64_t size_samples = 0;       // non-zero pages compressed
+  std::uint64_t size_zero_samples = 0;  // zero pages among the samples
+  std::uint64_t size_samples_dropped = 0;
+  double size_mean = 0;                 // mean zstd bytes per sampled page
+  std::uint64_t est_unsized_saved_bytes = 0;  // unsized_duplicates * size_mean
   double dedup_ratio = 1.0;
   std::uint64_t drops = 0;            // events the recorder lost
   std::uint64_t index_bytes = 0;      // analyzer memory for the index
@@ -34,7 +43,9 @@ struct Summary {
   std::vector<ContentView> top;
 };
 
-Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t drops = 0);
+// With @sizes, the summary carries the sampled estimate for unsized contents.
+Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t drops = 0,
+                  const SizeEstimator* sizes = nullptr);
 
 struct AnalyzeOptions {
   bool global_scope = false;

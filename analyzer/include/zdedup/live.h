@@ -15,6 +15,7 @@ struct LiveInterval {
   double seconds = 0;             // length of this interval
   EventCounters delta;            // events in this interval
   std::uint64_t drops_delta = 0;
+  std::uint64_t drops_stored = 0; // cumulative: dropped events of accepted stores
   Summary cumulative;             // state of the shadow index now
 };
 
@@ -34,7 +35,8 @@ struct LiveResult {
   Summary summary;
   std::uint64_t events = 0;
   std::uint64_t drops = 0;
-  HostSupport host;
+  std::uint64_t drops_stored = 0;  // of those, stores zswap accepted
+  HostSupport host;                // host.attach: how the probes attached
 };
 
 // Attaches, runs until @count intervals passed or stop() returns true,

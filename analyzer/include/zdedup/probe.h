@@ -12,9 +12,29 @@
 
 namespace zdedup {
 
+// How the programs attach.  automatic: fentry/fexit, and kprobe/kretprobe
+// when the kernel cannot attach fentry programs but has kprobes.
+enum class AttachMode { automatic, fentry, kprobe };
+
+// "auto", "fentry", "kprobe" -> mode; throws Error(bad_input) otherwise.
+AttachMode parse_attach_mode(const std::string& name);
+
+// Throws Error(bad_input) unless @bytes is a valid ring buffer size.
+void check_ring_size(std::size_t bytes);
+
 struct ProbeOptions {
   std::uint64_t filter_scope = 0;      // cgroup id; 0 = every cgroup
-  std::size_t ring_bytes = 64u << 20;  // ring buffer size (power of two)
+  std::size_t ring_bytes = 64u << 20;  // ring buffer size (power of two, >= 4096)
+  AttachMode attach = AttachMode::automatic;
+  std::uint32_t sample_every = 0;      // send every Nth stored page's bytes; 0 = off
+  std::size_t sample_ring_bytes = 8u << 20;
+};
+
+// A page sampled by the probes (--sample N): 4096 bytes.
+struct PageSample {
+  std::uint64_t hash = 0;
+  std::uint64_t scope = 0;
+  const unsigned char* data = nullptr;
 };
 
 // What the host offers; filled by probe_host() without loading anything.
@@ -27,6 +47,9 @@ struct HostSupport {
   bool optional_writeback = false;  // zswap_writeback_entry out of line
   bool load_returns_int = false;    // 6.18+: zswap_load() returns 0 on success
   bool dedup_patch = false;   // debugfs zswap/dedup_index exists
+  bool kprobes = false;       // kprobe PMU or tracefs kprobe_events (CONFIG_KPROBES)
+  std::string attach;         // after attaching: "fentry" or "kprobe"
+  std::string fentry_error;   // automatic mode fell back to kprobes: why
 };
 
 HostSupport probe_host();
@@ -42,9 +65,15 @@ class Probe {
 
   // Waits up to @timeout_ms for events and hands each to @sink.  Returns the
   // number consumed.  Per-event work stays O(1) so the ring never backs up.
-  std::size_t poll(int timeout_ms, const std::function<void(const Event&)>& sink);
+  // Page samples (ProbeOptions::sample_every) go to @samples when given.
+  std::size_t poll(int timeout_ms, const std::function<void(const Event&)>& sink,
+                   const std::function<void(const PageSample&)>* samples = nullptr);
   // Events the BPF side could not queue (ring buffer full).
   std::uint64_t drops() const;
+  // Of those, stores zswap accepted (each one a zswpout the analyzer missed).
+  std::uint64_t drops_stored() const;
+  // Page samples that did not fit their ring.
+  std::uint64_t samples_dropped() const;
   const HostSupport& host() const { return host_; }
 
  private:

@@ -97,6 +97,9 @@ class ShadowIndex {
   std::uint64_t pool_bytes() const { return pool_bytes_; }
   // Contents whose compressed size is unknown (comp_len 0).
   std::uint64_t unsized_contents() const { return unsized_contents_; }
+  // Duplicate slots (refs - 1) of unsized non-zero contents: the pages a
+  // sampled size estimate applies to (zero pages cost zswap no pool bytes).
+  std::uint64_t unsized_duplicates() const { return unsized_duplicates_; }
   bool global_scope() const { return global_scope_; }
   const EventCounters& counters() const { return counters_; }
 
@@ -155,6 +158,7 @@ class ShadowIndex {
   std::uint64_t saved_bytes_ = 0;
   std::uint64_t pool_bytes_ = 0;
   std::uint64_t unsized_contents_ = 0;
+  std::uint64_t unsized_duplicates_ = 0;
   std::uint64_t zero_hash_;
   EventCounters counters_;
 };

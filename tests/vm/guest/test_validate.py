@@ -37,10 +37,13 @@ def pool_empty():
     pytest.fail(f"zswap still holds {zswap_counter('stored_pages')} pages")
 
 
-def record(path):
-    rec = subprocess.Popen([str(BUILD / "zdedup"), "record", str(path)], stderr=subprocess.PIPE,
-                           text=True)
-    assert "recording zswap events" in rec.stderr.readline()  # attached
+def record(path, attach="auto"):
+    rec = subprocess.Popen([str(BUILD / "zdedup"), "record", str(path), "--attach", attach],
+                           stderr=subprocess.PIPE, text=True)
+    line = rec.stderr.readline()
+    assert "recording zswap events" in line, line  # attached
+    if attach != "auto":
+        assert f"{attach}/" in line, line  # "kprobe/kretprobe probes" or "fentry/fexit probes"
     return rec
 
 
@@ -51,14 +54,16 @@ def stop(rec):
     assert rec.returncode == 0, err
 
 
-@pytest.mark.parametrize("mix,extra", [("hot", ["--dup-pct", "60"]), ("identical", []),
-                                       ("random", ["--contents", "300"]), ("distinct", [])])
-def test_validate_passes_and_counts_match_the_mix(cgroup, tmp_path, mix, extra):
+@pytest.mark.parametrize("mix,extra,attach", [
+    ("hot", ["--dup-pct", "60"], "auto"), ("identical", [], "auto"),
+    ("random", ["--contents", "300"], "auto"), ("distinct", [], "auto"),
+    ("hot", ["--dup-pct", "60"], "kprobe")])
+def test_validate_passes_and_counts_match_the_mix(cgroup, tmp_path, mix, extra, attach):
     set_dedup(True)
     pool_empty()
     hits0 = zswap_counter("dedup_hits")
     trace = tmp_path / "t.zdt"
-    rec = record(trace)
+    rec = record(trace, attach)
     wl = Workload(cgroup, 16, mix, *extra)
     try:
         expected = scan_duplicates(wl.proc.pid)  # second method: the pages as they are
