@@ -11,7 +11,8 @@
 // modes alike.  One JSON object per run on stdout.
 //
 // Modes: off / on set /sys/module/zswap/parameters/dedup; plain leaves it
-// alone (the unpatched kernel has no such knob); probe is "on" with
+// alone (the unpatched kernel has no such knob); nozswap disables zswap for
+// the run (swap goes straight to the RAM disk); probe is "on" with
 // `--probe-cmd` (zdedup live) running and attached for the duration of the
 // run, its last JSON line kept in the run's record.
 #include <CLI/CLI.hpp>
@@ -244,14 +245,14 @@ int main(int argc, char** argv) {
   for (std::stringstream ss(modes_arg); ss.good();) {
     std::string m;
     std::getline(ss, m, ',');
-    if (m != "off" && m != "on" && m != "plain" && m != "probe") die("unknown mode '" + m + "'");
+    if (m != "off" && m != "on" && m != "plain" && m != "probe" && m != "nozswap") die("unknown mode '" + m + "'");
     if (m == "probe" && probe_cmd.empty()) die("mode 'probe' needs --probe-cmd");
     modes.push_back(m);
   }
   std::string dummy;
   const bool has_knob = read_text(kParams + "dedup", &dummy);
   for (const auto& m : modes)
-    if (m != "plain" && !has_knob) die("this kernel has no zswap.dedup knob; use --modes plain");
+    if (m != "plain" && m != "nozswap" && !has_knob) die("this kernel has no zswap.dedup knob; use --modes plain");
 
   const std::string cg = "/sys/fs/cgroup/" + cgname;
   if (mkdir(cg.c_str(), 0755) && errno != EEXIST) die("mkdir " + cg + ": " + std::strerror(errno));
@@ -273,7 +274,11 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < reps; ++rep) {
     for (std::size_t k = 0; k < modes.size(); ++k) {
       const std::string& mode = modes[rep % 2 ? modes.size() - 1 - k : k];
-      if (mode != "plain") write_text(kParams + "dedup", mode == "off" ? "0" : "1");
+      if (mode != "plain" && mode != "nozswap") write_text(kParams + "dedup", mode == "off" ? "0" : "1");
+      // nozswap: the same reclaim with zswap disabled, pages written to the
+      // RAM disk as they are; the difference to "off" is what zswap_store
+      // (compression, zpool) costs in the store path.
+      write_text(kParams + "enabled", mode == "nozswap" ? "N" : "Y");
       auto* mem = static_cast<unsigned char*>(
           mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
       if (mem == MAP_FAILED) die("mmap");
@@ -347,6 +352,7 @@ int main(int argc, char** argv) {
     }
   }
   if (has_knob) write_text(kParams + "dedup", "0");
+  write_text(kParams + "enabled", "Y");
   // The process is still in the cgroup, so rmdir would fail with EBUSY; a
   // fresh boot removes it anyway.  Exit 1 when a run was wrong or incomplete.
   return failures ? 1 : 0;
