@@ -18,6 +18,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "page_mix.h"
+
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -31,32 +33,9 @@
 
 namespace {
 
-constexpr std::size_t kPage = 4096;
-constexpr std::uint64_t kZero = ~std::uint64_t{0};
-
-void fill_page(unsigned char* p, std::uint64_t id) {
-  if (id == kZero) {
-    std::memset(p, 0, kPage);
-    return;
-  }
-  // 64 lines of 64 bytes: half repetitive text, half hex digits derived from
-  // the id, so a page compresses about 3:1 like typical anonymous memory.
-  std::uint64_t x = id * 0x9e3779b97f4a7c15ULL + 1;
-  char line_buf[80];
-  for (int line = 0; line < 64; ++line) {
-    if (line % 2 == 0) {
-      std::snprintf(line_buf, sizeof(line_buf),
-                    "content %016" PRIx64 " line %02d: the quick brown fox jumps....\n", id, line);
-    } else {
-      for (int k = 0; k < 4; ++k) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift64
-        std::snprintf(line_buf + k * 16, 17, "%016" PRIx64, x);
-      }
-    }
-    line_buf[63] = '\n';
-    std::memcpy(p + line * 64, line_buf, 64);
-  }
-}
+using zdedup_mix::fill_page;
+using zdedup_mix::kPage;
+using zdedup_mix::kZero;
 
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
@@ -101,19 +80,7 @@ int main(int argc, char** argv) {
   std::vector<std::uint64_t> ids(pages);
   std::uint64_t zero_pages = 0;
   for (std::size_t i = 0; i < pages; ++i) {
-    std::uint64_t id;
-    double u = double(rng() >> 11) / double(1ull << 53);
-    if (mix == "distinct") {
-      id = unique_base + i;
-    } else if (mix == "identical") {
-      id = 1;
-    } else if (mix == "hot") {
-      id = u * 100 < dup_pct ? rng() % 8 : unique_base + i;
-    } else if (mix == "random") {
-      id = rng() % contents;
-    } else {
-      id = u < 0.10 ? kZero : u < 0.40 ? rng() % 16 : unique_base + i;
-    }
+    const std::uint64_t id = zdedup_mix::page_id(mix, i, rng, dup_pct, contents, unique_base);
     fill_page(mem + i * kPage, id);
     ids[i] = id;
     if (id == kZero)
