@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
   std::size_t mib = 16;
   std::string mix = "hot", modes_arg = "off,on", cgname = "zdedup-kbench", probe_cmd, label;
   double dup_pct = 50;
-  int reps = 3;
+  int reps = 3, warmup = 0;
   bool calibrate = false;
   app.add_option("--mib", mib, "Memory per run, MiB")->capture_default_str();
   app.add_option("--mix", mix, "distinct|identical|hot|random|realistic (as zdedup-workload)")
@@ -181,6 +181,10 @@ int main(int argc, char** argv) {
   app.add_option("--dup-pct", dup_pct, "hot: percent of pages from 8 hot contents")->capture_default_str();
   app.add_option("--modes", modes_arg, "Comma-separated: off, on, plain, probe")->capture_default_str();
   app.add_option("--reps", reps, "Repetitions of every mode (ABBA order)")->capture_default_str();
+  app.add_option("--warmup", warmup,
+                 "Rounds of every mode before the measured ones, checked like them and "
+                 "printed with \"warmup\": true (the first runs of a boot are slower)")
+      ->capture_default_str();
   app.add_option("--cgroup", cgname, "Memory cgroup to create under /sys/fs/cgroup")->capture_default_str();
   app.add_option("--probe-cmd", probe_cmd, "Command that runs during 'probe' runs (prints JSON lines)");
   app.add_option("--label", label, "Name of this benchmark, copied into every record");
@@ -271,9 +275,9 @@ int main(int argc, char** argv) {
   while (!compressor.empty() && compressor.back() == '\n') compressor.pop_back();
   const std::size_t nonzero = pages - zero;
   int failures = 0;
-  for (int rep = 0; rep < reps; ++rep) {
+  for (int rep = -warmup; rep < reps; ++rep) {
     for (std::size_t k = 0; k < modes.size(); ++k) {
-      const std::string& mode = modes[rep % 2 ? modes.size() - 1 - k : k];
+      const std::string& mode = modes[rep & 1 ? modes.size() - 1 - k : k];
       if (mode != "plain" && mode != "nozswap") write_text(kParams + "dedup", mode == "off" ? "0" : "1");
       // nozswap: the same reclaim with zswap disabled, pages written to the
       // RAM disk as they are; the difference to "off" is what zswap_store
@@ -323,6 +327,7 @@ int main(int argc, char** argv) {
       json j = {{"bench", label},
                 {"mode", mode},
                 {"rep", rep},
+                {"warmup", rep < 0},
                 {"mix", mix},
                 {"dup_pct", mix == "hot" ? dup_pct : 0.0},
                 {"mib", mib},

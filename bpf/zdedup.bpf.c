@@ -36,6 +36,16 @@ const volatile bool load_returns_int;
 /* Every Nth stored page (per CPU) goes to zdedup_samples; 0 = none. */
 const volatile __u32 sample_every;
 
+/*
+ * Wake the consumer only once a quarter of a ring is filled, not after every
+ * event.  A wakeup per event costs an irq_work and a context switch per page,
+ * more than the rest of the probe under load; the consumer polls on a short
+ * timer instead (Probe::poll), so an event waits at most one poll period,
+ * and a sleeping consumer is still woken long before a ring fills.  Off
+ * (a wakeup per event) when the loader leaves it false.
+ */
+const volatile bool batch_wakeups;
+
 /* Events that did not fit the ring buffer: the analyzer must know. */
 __u64 dropped;
 /*
@@ -122,6 +132,16 @@ static __always_inline __u64 memcg_scope(__u64 memcg_data)
 	return BPF_CORE_READ(memcg, css.cgroup, kn, id);
 }
 
+/* Submit flags for a record in @rb: see batch_wakeups. */
+static __always_inline __u64 wakeup_flag(void *rb)
+{
+	if (!batch_wakeups)
+		return 0;
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >=
+	       bpf_ringbuf_query(rb, BPF_RB_RING_SIZE) / 4 ?
+	       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void emit(__u8 type, __u8 flags, __u64 slot, __u64 hash,
 				 __u64 scope, __u32 comp_len)
 {
@@ -142,7 +162,7 @@ static __always_inline void emit(__u8 type, __u8 flags, __u64 slot, __u64 hash,
 	e->cpu = bpf_get_smp_processor_id();
 	e->type = type;
 	e->flags = flags;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flag(&zdedup_events));
 }
 
 /* Sends this CPU's page buffer (just hashed) if it is the Nth stored page. */
@@ -172,7 +192,7 @@ static __always_inline void maybe_sample(__u64 hash, __u64 scope)
 	smp->hash = hash;
 	smp->scope = scope;
 	bpf_probe_read_kernel(smp->data, sizeof(smp->data), b->data);
-	bpf_ringbuf_submit(smp, 0);
+	bpf_ringbuf_submit(smp, wakeup_flag(&zdedup_samples));
 }
 
 static __always_inline __u32 take_comp_len(void)

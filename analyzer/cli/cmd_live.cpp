@@ -137,7 +137,9 @@ Action add_live(CLI::App& app) {
       "are estimated from the mean zstd size of the sampled pages (\"size_estimate\").\n"
       "Columns: events per interval (stores, rejects, loads, invalidates) | cumulative live\n"
       "slots, distinct contents, dedup ratio, saved compressed bytes, integrity mismatches\n"
-      "(loads whose content differs from what was stored), events dropped.\n\n"
+      "(loads whose content differs from what was stored), events dropped.\n"
+      "With sysctl kernel.bpf_stats_enabled=1, --json also gives each BPF program's runs and\n"
+      "nanoseconds per run (\"bpf_programs\"): what the probe costs every store and load.\n\n"
       "Examples:\n"
       "  zdedup live 1 10                       # ten 1-second reports\n"
       "  zdedup live 5 -c system.slice/db.service --json\n"
@@ -174,6 +176,10 @@ Action add_live(CLI::App& app) {
         j["interval_loads"] = iv.delta.loads;
         j["interval_invalidates"] = iv.delta.invalidates;
         j["interval_drops"] = iv.drops_delta;
+        // The probe's own cost, when the kernel measures it.
+        for (const ProgramCost& cost : iv.costs)
+          j["bpf_programs"].push_back({{"name", cost.name}, {"runs", cost.runs},
+                                       {"ns_per_run", cost.run_ns / cost.runs}});
         emit(j.dump() + "\n");
       } else {
         if (!header) emit(kIntervalHeader);

@@ -94,6 +94,7 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
       iv.delta = minus(index.counters(), last);
       iv.drops_delta = drops - last_drops;
       iv.drops_stored = probe.drops_stored();
+      iv.costs = probe.program_costs();
       iv.cumulative = summary(drops);
       o.on_interval(iv);
     }

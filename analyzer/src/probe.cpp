@@ -154,6 +154,9 @@ struct Probe::Impl {
     skel->rodata->filter_scope = o.filter_scope;
     skel->rodata->load_returns_int = h.load_returns_int;
     skel->rodata->sample_every = o.sample_every;
+    // Benchmark hook: the kernel's default wakeup after (nearly) every event,
+    // to measure what batching saves (bench/README.md, probe overhead).
+    skel->rodata->batch_wakeups = !std::getenv("ZDEDUP_WAKEUP_PER_EVENT");
     bpf_map__set_max_entries(skel->maps.zdedup_events, static_cast<__u32>(o.ring_bytes));
     // Without sampling the samples ring is never written: keep it one page.
     bpf_map__set_max_entries(skel->maps.zdedup_samples,
@@ -270,6 +273,10 @@ std::size_t Probe::poll(int timeout_ms, const std::function<void(const Event&)>&
   impl_->sample_sink = samples;
   impl_->consumed = 0;
   int n = ring_buffer__poll(impl_->rb, timeout_ms);
+  // The programs wake us only when a ring is a quarter full (batch_wakeups
+  // in zdedup.bpf.c), so a poll that timed out may still leave events
+  // behind: take whatever is there.
+  if (n >= 0) n = ring_buffer__consume(impl_->rb);
   impl_->sink = nullptr;
   impl_->sample_sink = nullptr;
   if (n < 0 && n != -EINTR)
@@ -277,30 +284,56 @@ std::size_t Probe::poll(int timeout_ms, const std::function<void(const Event&)>&
   return impl_->consumed;
 }
 
+namespace {
+
+// Every program that emits events (the zpool_malloc ones only stash a size).
+std::vector<bpf_program*> event_programs(const zdedup_bpf* s) {
+  return {s->progs.zswap_store_exit, s->progs.zswap_load_exit,
+          s->progs.zswap_invalidate_entry, s->progs.zswap_writeback_exit,
+          s->progs.frontswap_store_exit, s->progs.frontswap_load_exit,
+          s->progs.frontswap_invalidate_entry, s->progs.zswap_store_kprobe,
+          s->progs.zswap_store_kretprobe, s->progs.zswap_load_kprobe,
+          s->progs.zswap_load_kretprobe, s->progs.zswap_invalidate_kprobe,
+          s->progs.zswap_writeback_kprobe, s->progs.zswap_writeback_kretprobe,
+          s->progs.frontswap_store_kprobe, s->progs.frontswap_store_kretprobe,
+          s->progs.frontswap_load_kprobe, s->progs.frontswap_load_kretprobe,
+          s->progs.frontswap_invalidate_kprobe};
+}
+
+// The kernel's record of a loaded program; false if it is not loaded here.
+bool program_info(bpf_program* p, bpf_prog_info& info) {
+  int fd = bpf_program__fd(p);
+  if (fd < 0) return false;
+  info = {};
+  __u32 len = sizeof(info);
+  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0;
+}
+
+}  // namespace
+
 std::uint64_t Probe::drops() const {
   // Runs the kernel skipped (recursion protection: a program of ours already
   // running on that CPU) lost their event just like a full ring does.  The
   // zpool_malloc programs only lose a size, which leaves a content unsized,
   // not the index wrong: not counted.
   std::uint64_t missed = 0;
-  zdedup_bpf* s = impl_->skel;
-  for (bpf_program* p : {s->progs.zswap_store_exit, s->progs.zswap_load_exit,
-                         s->progs.zswap_invalidate_entry, s->progs.zswap_writeback_exit,
-                         s->progs.frontswap_store_exit, s->progs.frontswap_load_exit,
-                         s->progs.frontswap_invalidate_entry, s->progs.zswap_store_kprobe,
-                         s->progs.zswap_store_kretprobe, s->progs.zswap_load_kprobe,
-                         s->progs.zswap_load_kretprobe, s->progs.zswap_invalidate_kprobe,
-                         s->progs.zswap_writeback_kprobe, s->progs.zswap_writeback_kretprobe,
-                         s->progs.frontswap_store_kprobe, s->progs.frontswap_store_kretprobe,
-                         s->progs.frontswap_load_kprobe, s->progs.frontswap_load_kretprobe,
-                         s->progs.frontswap_invalidate_kprobe}) {
-    int fd = bpf_program__fd(p);
-    if (fd < 0) continue;  // not loaded on this kernel
-    bpf_prog_info info{};
-    __u32 len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) missed += info.recursion_misses;
-  }
-  return __atomic_load_n(&s->bss->dropped, __ATOMIC_RELAXED) + missed;
+  bpf_prog_info info;
+  for (bpf_program* p : event_programs(impl_->skel))
+    if (program_info(p, info)) missed += info.recursion_misses;
+  return __atomic_load_n(&impl_->skel->bss->dropped, __ATOMIC_RELAXED) + missed;
+}
+
+std::vector<ProgramCost> Probe::program_costs() const {
+  std::vector<ProgramCost> out;
+  const zdedup_bpf* s = impl_->skel;
+  std::vector<bpf_program*> all = event_programs(s);
+  all.push_back(s->progs.zpool_malloc_entry);
+  all.push_back(s->progs.zpool_malloc_kprobe);
+  bpf_prog_info info;
+  for (bpf_program* p : all)
+    if (program_info(p, info) && info.run_cnt)
+      out.push_back({bpf_program__name(p), info.run_cnt, info.run_time_ns});
+  return out;
 }
 
 std::uint64_t Probe::drops_stored() const {

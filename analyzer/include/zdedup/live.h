@@ -17,6 +17,7 @@ struct LiveInterval {
   std::uint64_t drops_delta = 0;
   std::uint64_t drops_stored = 0; // cumulative: dropped events of accepted stores
   Summary cumulative;             // state of the shadow index now
+  std::vector<ProgramCost> costs; // cumulative; empty unless kernel.bpf_stats_enabled
 };
 
 struct LiveOptions {

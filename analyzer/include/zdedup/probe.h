@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "zdedup/event.h"
 
@@ -37,6 +38,14 @@ struct PageSample {
   const unsigned char* data = nullptr;
 };
 
+// What one of the BPF programs has cost so far.  The kernel counts only while
+// sysctl kernel.bpf_stats_enabled is 1 (it then times every run).
+struct ProgramCost {
+  std::string name;
+  std::uint64_t runs = 0;
+  std::uint64_t run_ns = 0;  // summed over the runs
+};
+
 // What the host offers; filled by probe_host() without loading anything.
 struct HostSupport {
   bool btf = false;           // /sys/kernel/btf/vmlinux
@@ -64,7 +73,9 @@ class Probe {
   Probe& operator=(const Probe&) = delete;
 
   // Waits up to @timeout_ms for events and hands each to @sink.  Returns the
-  // number consumed.  Per-event work stays O(1) so the ring never backs up.
+  // number consumed.  The programs wake the consumer only when a ring is a
+  // quarter full, so callers poll with a timeout (live: 100 ms) and an event
+  // is seen at most that late.  Per-event work stays O(1) so the ring never backs up.
   // Page samples (ProbeOptions::sample_every) go to @samples when given.
   std::size_t poll(int timeout_ms, const std::function<void(const Event&)>& sink,
                    const std::function<void(const PageSample&)>* samples = nullptr);
@@ -74,6 +85,8 @@ class Probe {
   std::uint64_t drops_stored() const;
   // Page samples that did not fit their ring.
   std::uint64_t samples_dropped() const;
+  // Programs that ran while kernel.bpf_stats_enabled was on; empty otherwise.
+  std::vector<ProgramCost> program_costs() const;
   const HostSupport& host() const { return host_; }
 
  private:
