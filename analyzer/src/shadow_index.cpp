@@ -11,9 +11,19 @@ ShadowIndex::ShadowIndex(bool global_scope)
     : global_scope_(global_scope), zero_hash_(zero_page_hash()) {
   buckets_.assign(16, kNil);
   bucket_mask_ = buckets_.size() - 1;
+  bucket_shift_ = 64 - 4;
 }
 
-void ShadowIndex::apply(const Event& e) {
+// Fibonacci hashing (the top bits of one multiply) instead of mix64's three
+// dependent multiplies: content hashes are XXH64 values already, the multiply
+// only has to spread the scope and the small integers tests use.
+inline std::size_t ShadowIndex::content_home(std::uint64_t hash, std::uint16_t scope_idx) const {
+  const std::uint64_t key = hash ^ (std::uint64_t{scope_idx} * 0xc2b2ae3d27d4eb4fULL);
+  return static_cast<std::size_t>((key * 0x9e3779b97f4a7c15ULL) >> bucket_shift_);
+}
+
+// Inlined into both apply()s: a call per event is measurable in a replay.
+inline void ShadowIndex::apply_one(const Event& e) {
   switch (e.type) {
     case ZDEDUP_EV_STORE: {
       ++counters_.stores;
@@ -29,7 +39,7 @@ void ShadowIndex::apply(const Event& e) {
         drop_slot(e.slot);
         return;
       }
-      std::uint16_t sidx = scope_index(global_scope_ ? 0 : e.scope);
+      const std::uint16_t sidx = scope_index(global_scope_ ? 0 : e.scope);
       std::uint32_t c = acquire(e.hash, sidx, e.comp_len);
       auto [v, inserted] = slots_.insert(e.slot, c);
       if (!inserted) {
@@ -82,6 +92,58 @@ void ShadowIndex::apply(const Event& e) {
   }
 }
 
+void ShadowIndex::apply(const Event& e) { apply_one(e); }
+
+std::uint32_t ShadowIndex::known_scope_index(std::uint64_t scope) const {
+  if (scope == last_scope_) return last_scope_idx_;
+  const std::uint32_t* v = scope_ids_.find(scope);
+  return v ? *v : kNil;
+}
+
+// The prefetches choose their addresses by arithmetic, not by branches: event
+// types and live slots come in random order, and a mispredicted branch per
+// test cost more than the misses the prefetches save.  What a non-store
+// event prefetches instead (bucket 0, content 0) is a wasted hint, never a
+// wrong result.
+namespace {
+// All ones unless @idx is the free marker (SlotMap::kEmpty == kNil), then 0.
+// Spelled as arithmetic because GCC turns `idx == kNil ? 0 : idx` into a
+// branch here, and that branch is taken at random.
+inline std::uint32_t valid_mask(std::uint32_t idx) {
+  return std::uint32_t{0} - static_cast<std::uint32_t>(idx != SlotMap::kEmpty);
+}
+}  // namespace
+
+inline void ShadowIndex::prefetch_slot_and_bucket(const Event& e) const {
+  slots_.prefetch(e.slot);
+  __builtin_prefetch(&buckets_[prefetch_home(e)]);
+}
+
+inline void ShadowIndex::prefetch_content(const Event& e) const {
+  // The slot's current content: released by a store over it, an
+  // invalidate or an exclusive load, compared by any load.
+  const std::uint32_t held = slots_.peek(e.slot);
+  __builtin_prefetch(contents_.data() + (held & valid_mask(held)));
+  // The contents of the home bucket and the next: at the load the table
+  // keeps, about every second lookup probes a second bucket.
+  const std::size_t home = prefetch_home(e);
+  const std::uint32_t first = buckets_[home];
+  const std::uint32_t second = buckets_[(home + 1) & bucket_mask_];
+  __builtin_prefetch(contents_.data() + (first & valid_mask(first)));
+  __builtin_prefetch(contents_.data() + (second & valid_mask(second)));
+}
+
+inline std::size_t ShadowIndex::prefetch_home(const Event& e) const {
+  const bool hashed_store = (e.type == ZDEDUP_EV_STORE) & ((e.flags & ZDEDUP_F_HASHED) != 0);
+  // Other events carry no scope: they take the last one, which costs no
+  // lookup, instead of probing the scope map for theirs.
+  const std::uint64_t scope = global_scope_ ? 0 : e.scope;
+  const std::uint64_t key = last_scope_ ^ ((scope ^ last_scope_) & (std::uint64_t{0} - hashed_store));
+  const std::uint32_t sidx = key == last_scope_ ? last_scope_idx_ : known_scope_index(key);
+  return content_home(e.hash, static_cast<std::uint16_t>(sidx)) &
+         (std::size_t{0} - (hashed_store & (sidx != kNil)));
+}
+
 // Two prefetch stages, kAhead events apart: first the slot's map cell and the
 // content's home bucket, then (now that those are cached) the content record
 // they point to.  A prefetch is only a hint, so an index that changes in
@@ -91,38 +153,21 @@ void ShadowIndex::apply(const Event* events, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     if (i + 2 * kAhead < n) prefetch_slot_and_bucket(events[i + 2 * kAhead]);
     if (i + kAhead < n) prefetch_content(events[i + kAhead]);
-    apply(events[i]);
+    apply_one(events[i]);
   }
 }
 
-void ShadowIndex::prefetch_slot_and_bucket(const Event& e) const {
-  slots_.prefetch(e.slot);
-  if (e.type != ZDEDUP_EV_STORE || !(e.flags & ZDEDUP_F_HASHED)) return;
-  const std::uint32_t* sidx = scope_ids_.find(global_scope_ ? 0 : e.scope);
-  if (sidx) __builtin_prefetch(&buckets_[content_home(e.hash, static_cast<std::uint16_t>(*sidx))]);
-}
-
-void ShadowIndex::prefetch_content(const Event& e) const {
-  // The slot's current content: released by a store over it, an
-  // invalidate or an exclusive load, compared by any load.
-  if (const std::uint32_t* v = slots_.find(e.slot)) __builtin_prefetch(&contents_[*v]);
-  if (e.type != ZDEDUP_EV_STORE || !(e.flags & ZDEDUP_F_HASHED)) return;
-  const std::uint32_t* sidx = scope_ids_.find(global_scope_ ? 0 : e.scope);
-  if (!sidx) return;
-  std::uint32_t idx = buckets_[content_home(e.hash, static_cast<std::uint16_t>(*sidx))];
-  if (idx != kNil) __builtin_prefetch(&contents_[idx]);
-}
-
 bool ShadowIndex::drop_slot(std::uint64_t slot) {
-  std::uint32_t* v = slots_.find(slot);
-  if (!v) return false;
-  std::uint32_t c = *v;
-  slots_.erase(slot);
+  const std::uint32_t c = slots_.take(slot);
+  if (c == SlotMap::kEmpty) return false;
   release(c);
   return true;
 }
 
-std::uint16_t ShadowIndex::scope_index(std::uint64_t scope) {
+inline std::uint16_t ShadowIndex::scope_index(std::uint64_t scope) {
+  // Consecutive events mostly come from one memory cgroup.
+  if (scope == last_scope_ && last_scope_idx_ != kNil)
+    return static_cast<std::uint16_t>(last_scope_idx_);
   auto [v, inserted] = scope_ids_.insert(scope, static_cast<std::uint32_t>(scope_stats_.size()));
   if (inserted) {
     if (scope_stats_.size() > 0xffff)
@@ -131,11 +176,9 @@ std::uint16_t ShadowIndex::scope_index(std::uint64_t scope) {
     s.scope = scope;
     scope_stats_.push_back(s);
   }
+  last_scope_ = scope;
+  last_scope_idx_ = *v;
   return static_cast<std::uint16_t>(*v);
-}
-
-std::size_t ShadowIndex::content_home(std::uint64_t hash, std::uint16_t scope_idx) const {
-  return mix64(hash ^ (std::uint64_t{scope_idx} * 0x9e3779b97f4a7c15ULL)) & bucket_mask_;
 }
 
 std::uint32_t ShadowIndex::find_content(std::uint64_t hash, std::uint16_t scope_idx) const {
@@ -177,6 +220,7 @@ void ShadowIndex::index_grow() {
   std::vector<std::uint32_t> fresh(buckets_.size() * 2, kNil);
   buckets_.swap(fresh);
   bucket_mask_ = buckets_.size() - 1;
+  --bucket_shift_;
   for (std::uint32_t idx : fresh) {
     if (idx == kNil) continue;
     const Content& c = contents_[idx];

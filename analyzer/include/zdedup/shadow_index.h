@@ -128,9 +128,14 @@ class ShadowIndex {
   static constexpr std::uint32_t kNil = ~std::uint32_t{0};
 
   ContentView view(const Content& c) const;
+  void apply_one(const Event& e);
   void prefetch_slot_and_bucket(const Event& e) const;
   void prefetch_content(const Event& e) const;
+  // Home bucket of a hashed store's content in a known scope, else 0.
+  std::size_t prefetch_home(const Event& e) const;
   std::uint16_t scope_index(std::uint64_t scope);
+  // scope_index() without adding the scope: kNil when it is new.
+  std::uint32_t known_scope_index(std::uint64_t scope) const;
   std::uint32_t acquire(std::uint64_t hash, std::uint16_t scope_idx,
                         std::uint32_t comp_len);
   void release(std::uint32_t idx);
@@ -148,9 +153,13 @@ class ShadowIndex {
   std::uint32_t free_ = kNil;
   std::vector<std::uint32_t> buckets_;  // (hash, scope) -> content index
   std::size_t bucket_mask_ = 0;
+  unsigned bucket_shift_ = 0;         // 64 - log2(buckets_.size())
 
   FlatMap64 scope_ids_;              // scope id -> scope_idx
   std::vector<ScopeStats> scope_stats_;
+  // The scope looked up last (scope ids are never removed, so it stays valid).
+  std::uint64_t last_scope_ = ~std::uint64_t{0};
+  std::uint32_t last_scope_idx_ = kNil;
 
   std::uint64_t logical_ = 0;
   std::uint64_t distinct_ = 0;

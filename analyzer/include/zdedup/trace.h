@@ -34,6 +34,8 @@
 
 #include "zdedup/event.h"
 
+struct ZSTD_DCtx_s;
+
 namespace zdedup {
 
 constexpr std::uint16_t kTraceVersion = 1;
@@ -106,8 +108,12 @@ class TraceReader {
   const TraceInfo& info() const { return info_; }
 
  private:
+  bool next_frame(std::vector<Event>& out);
+  // Decompresses zbuf_ into @dst; false unless it yields exactly @raw_size bytes.
+  bool decompress(void* dst, std::size_t raw_size);
   bool damaged(std::uint64_t offset, std::string reason);
   std::FILE* f_ = nullptr;
+  ZSTD_DCtx_s* dctx_ = nullptr;  // reused across frames
   std::uint64_t offset_ = 0;
   std::vector<char> zbuf_;
   std::vector<char> raw_;
