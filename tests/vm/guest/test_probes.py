@@ -176,3 +176,39 @@ def test_sampled_size_estimate(cgroup):
         assert est["unsized_duplicate_pages"] == 0
         assert est["est_unsized_saved_bytes"] == 0
         assert est["est_saved_bytes"] == s["saved_bytes"]
+
+
+def test_program_costs_match_the_events(cgroup):
+    """With kernel.bpf_stats_enabled, live --json reports each program's runs.
+    The kernel counts those runs itself, and without a cgroup filter every run
+    of an event program queues exactly one event: the two counts must agree."""
+    stats = "/proc/sys/kernel/bpf_stats_enabled"
+    with open(stats) as f:
+        before = f.read().strip()
+    with open(stats, "w") as f:
+        f.write("1")
+    try:
+        live = Live()
+        wl = Workload(cgroup, 8, "hot", "--dup-pct", "50")
+        try:
+            wl.reclaim_all()
+            assert wl.verify()["mismatches"] == 0
+        finally:
+            wl.stop()
+        live.settle()
+        status, final, err = live.stop()
+    finally:
+        with open(stats, "w") as f:
+            f.write(before)
+    assert status == 0, err
+    assert final["drops"] == 0
+    runs = {p["name"]: p for p in final["bpf_programs"]}
+    ev = final["events"]
+    v612 = "zswap_store_exit" in runs
+    store, load, inval = (("zswap_store_exit", "zswap_load_exit", "zswap_invalidate_entry") if v612 else
+                          ("frontswap_store_exit", "frontswap_load_exit", "frontswap_invalidate_entry"))
+    assert runs[store]["runs"] == ev["stores"] >= wl.truth["pages"]
+    assert runs[load]["runs"] == ev["loads"] + ev["load_misses"]
+    assert runs[inval]["runs"] == ev["invalidates"]
+    for p in runs.values():
+        assert p["ns_per_run"] > 0
