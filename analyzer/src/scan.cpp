@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "zdedup/error.h"
 #include "zdedup/page_hash.h"
@@ -37,6 +40,100 @@ struct Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+};
+
+// Reads a descriptor ahead on a thread of its own, into two buffers in turn,
+// so that copying the next block out of the page cache overlaps hashing this
+// one: the copy is about a third of the time of a file scan (bench/README.md).
+// Every block is full but the last, which ends at end of file or at a read
+// error, with the bytes read before the error.
+class ReadAhead {
+ public:
+  struct Block {
+    const unsigned char* data;
+    std::size_t bytes;
+    int error;  // errno of the read that ended the block, or 0
+    bool last;
+  };
+
+  ReadAhead(int fd, std::size_t block_bytes) : fd_(fd) {
+    for (auto& b : buf_) b.resize(block_bytes);
+    thread_ = std::thread([this] { run(); });
+  }
+  // Also on an exception in the consumer: the reader stops at its next block.
+  ~ReadAhead() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+
+  // The next block.  The one returned before may be overwritten from now on;
+  // nothing may be asked after the last.
+  Block next() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (started_) {
+      state_[cur_].full = false;
+      cur_ ^= 1;
+      cv_.notify_all();
+    }
+    started_ = true;
+    cv_.wait(lock, [&] { return state_[cur_].full; });
+    const State& s = state_[cur_];
+    return {buf_[cur_].data(), s.bytes, s.error, s.last};
+  }
+
+ private:
+  struct State {
+    std::size_t bytes = 0;
+    int error = 0;
+    bool last = false;
+    bool full = false;
+  };
+
+  void run() {
+    for (int i = 0;; i ^= 1) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !state_[i].full; });
+        if (stop_) return;
+      }
+      std::vector<unsigned char>& b = buf_[i];
+      std::size_t have = 0;
+      int error = 0;
+      while (have < b.size()) {
+        ssize_t n = ::read(fd_, b.data() + have, b.size() - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          error = errno;
+          break;
+        }
+        if (n == 0) break;
+        have += static_cast<std::size_t>(n);
+      }
+      const bool last = error || have < b.size();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        state_[i] = {have, error, last, true};
+      }
+      cv_.notify_all();
+      if (last) return;
+    }
+  }
+
+  int fd_;
+  std::vector<unsigned char> buf_[2];
+  State state_[2];
+  int cur_ = 0;
+  bool started_ = false;
+  bool stop_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
 };
 
 struct Vma {
@@ -182,30 +279,22 @@ void Scanner::add_file(const std::string& path) {
   src.kind = "file";
   current_ = path;
   if (S_ISREG(st.st_mode)) bytes_total_ += static_cast<std::uint64_t>(st.st_size);
-  std::vector<unsigned char> buf(kChunkPages * kPageSize);
-  std::size_t have = 0;  // bytes in buf not yet hashed
+  ReadAhead reader(fd.fd, kChunkPages * kPageSize);
   for (;;) {
-    ssize_t n = ::read(fd.fd, buf.data() + have, buf.size() - have);
-    if (n < 0) {
-      if (errno == EINTR) continue;
+    const ReadAhead::Block b = reader.next();
+    const std::size_t whole = b.bytes / kPageSize;
+    feed_pages(b.data, whole, src);
+    if (b.error) {
       // Keep what was hashed; the source says where it stopped.
-      src.status = std::string("error: ") + std::strerror(errno);
-      r_.warnings.push_back(path + ": read failed after " +
-                            std::to_string(src.pages) + " pages: " + std::strerror(errno));
+      src.status = std::string("error: ") + std::strerror(b.error);
+      r_.warnings.push_back(path + ": read failed after " + std::to_string(src.pages) +
+                            " pages: " + std::strerror(b.error));
+    }
+    if (b.last) {
+      src.tail_bytes = b.bytes - whole * kPageSize;
       break;
     }
-    if (n == 0) break;
-    have += static_cast<std::size_t>(n);
-    std::size_t whole = have / kPageSize;
-    if (have == buf.size() || whole >= kChunkPages) {
-      feed_pages(buf.data(), whole, src);
-      std::memmove(buf.data(), buf.data() + whole * kPageSize, have - whole * kPageSize);
-      have -= whole * kPageSize;
-    }
   }
-  std::size_t whole = have / kPageSize;
-  feed_pages(buf.data(), whole, src);
-  src.tail_bytes = have - whole * kPageSize;
   if (src.pages == 0 && src.tail_bytes == 0) r_.warnings.push_back(path + ": empty file");
   if (src.tail_bytes)
     r_.warnings.push_back(path + ": size is not a multiple of 4096; last " +

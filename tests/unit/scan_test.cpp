@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "test_util.h"
@@ -116,6 +118,59 @@ TEST(Scan, LargeFileCrossesReadChunks) {
   EXPECT_EQ(r.sampled_pages, (3000u + 63) / 64);  // every 64th non-zero page
   EXPECT_GT(r.est_compressed_bytes(), 0u);
   EXPECT_LT(r.est_compressed_bytes(), 3000u * kPageSize);
+}
+
+TEST(Scan, FileOfWholeReadBlocksAndAPipeOfShortWrites) {
+  // The file is read ahead in 1 MiB blocks: a file of exactly two blocks ends
+  // with an empty read, and a pipe hands over a few bytes per read.  Both
+  // must give every page once: 512 pages with contents i % 100 + 1.
+  std::vector<std::uint64_t> ids;
+  for (std::uint64_t i = 0; i < 512; ++i) ids.push_back(1 + i % 100);
+  auto buf = pages_with_ids(ids);
+  TempFile f;
+  spit(f.path(), std::vector<char>(buf.begin(), buf.end()));
+  Scanner s;
+  s.add_file(f.path());
+  EXPECT_EQ(s.result().pages, 512u);
+  EXPECT_EQ(s.result().distinct, 100u);
+  EXPECT_EQ(s.result().tail_bytes, 0u);
+  EXPECT_TRUE(s.result().warnings.empty());
+
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    // 1000-byte writes: no read ever ends on a page boundary by itself.
+    for (std::size_t off = 0; off < buf.size(); off += 1000)
+      if (::write(fds[1], buf.data() + off, std::min<std::size_t>(1000, buf.size() - off)) < 0) _exit(1);
+    _exit(0);
+  }
+  ::close(fds[1]);
+  Scanner p;
+  p.add_file("/dev/fd/" + std::to_string(fds[0]));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(p.result().pages, 512u);
+  EXPECT_EQ(p.result().distinct, 100u);
+  EXPECT_EQ(p.result().duplicate_pages(), 412u);
+  EXPECT_EQ(p.result().tail_bytes, 0u);
+}
+
+TEST(Scan, AnErrorWhileHashingStopsTheReadAhead) {
+  // An exception out of the hashing side (here the progress callback) must
+  // stop the read-ahead thread, not leave it blocked or terminate the process.
+  std::vector<std::uint64_t> ids(1024, 7);
+  auto buf = pages_with_ids(ids);
+  TempFile f;
+  spit(f.path(), std::vector<char>(buf.begin(), buf.end()));
+  ScanOptions o;
+  o.progress = [](const ScanProgress&) { throw std::runtime_error("stop"); };
+  Scanner s(o);
+  EXPECT_THROW(s.add_file(f.path()), std::runtime_error);
 }
 
 TEST(Scan, EmptyAndMissingFiles) {
