@@ -38,6 +38,15 @@ T get(const unsigned char* p) {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// A frame's checksum: XXH64 over its header's first 24 bytes and its payload.
+std::uint64_t frame_checksum(const unsigned char* header, const void* payload, std::size_t size) {
+  XXH64_state_t st;
+  XXH64_reset(&st, 0);
+  XXH64_update(&st, header, 24);
+  XXH64_update(&st, payload, size);
+  return XXH64_digest(&st);
+}
+
 }  // namespace
 
 TraceWriter::TraceWriter(const std::string& path, std::size_t frame_events, int zstd_level)
@@ -107,11 +116,7 @@ void TraceWriter::write_frame(FrameKind kind, const void* raw, std::size_t raw_s
   put<std::uint32_t>(h + 8, static_cast<std::uint32_t>(z));
   put<std::uint32_t>(h + 12, static_cast<std::uint32_t>(raw_size));
   put<std::uint32_t>(h + 16, count);
-  XXH64_state_t st;
-  XXH64_reset(&st, 0);
-  XXH64_update(&st, h, 24);
-  XXH64_update(&st, zbuf_.data(), z);
-  put<std::uint64_t>(h + 24, XXH64_digest(&st));
+  put<std::uint64_t>(h + 24, frame_checksum(h, zbuf_.data(), z));
   if (std::fwrite(h, 1, sizeof(h), f_) != sizeof(h) || std::fwrite(zbuf_.data(), 1, z, f_) != z)
     throw Error(Exit::bad_input, "cannot write trace " + path_ + ": " + errno_text());
 }
@@ -210,11 +215,8 @@ bool TraceReader::next_frame(std::vector<Event>& out) {
     zbuf_.resize(zsize);
     if (std::fread(zbuf_.data(), 1, zsize, f_) != zsize)
       return damaged(at, "truncated frame payload");
-    XXH64_state_t st;
-    XXH64_reset(&st, 0);
-    XXH64_update(&st, h, 24);
-    XXH64_update(&st, zbuf_.data(), zsize);
-    if (XXH64_digest(&st) != get<std::uint64_t>(h + 24)) return damaged(at, "frame checksum mismatch");
+    if (frame_checksum(h, zbuf_.data(), zsize) != get<std::uint64_t>(h + 24))
+      return damaged(at, "frame checksum mismatch");
     if (static_cast<FrameKind>(kind) == FrameKind::events) {
       if (std::uint64_t{count} * sizeof(Event) != raw_size)
         return damaged(at, "event frame size does not match its count");
