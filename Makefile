@@ -8,7 +8,7 @@
 #   make demo-scan  zdedup scan of a process with a known mix (no VM)
 #   make bench      benchmarks (bench/README.md)
 #   make install    zdedup into /usr/local/bin, the Python package into /usr/local/lib/python3*/
-#   make kernel     build the patched test kernel (cached under ~/.cache/zdedup)
+#   make kernel     build the patched test kernels, 6.12 and 7.2 (cached under ~/.cache/zdedup)
 #   make clean
 
 BUILD   ?= build
@@ -18,13 +18,14 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages, grouped by what needs them.
 PKGS_BUILD  := build-essential cmake pkg-config libxxhash-dev libzstd-dev \
+               liblz4-dev liblzo2-dev zlib1g-dev \
                nlohmann-json3-dev libcli11-dev libgtest-dev googletest
 PKGS_PYTHON := python3-dev python3-pytest python3-numpy python3-pandas \
                python3-matplotlib python3-nbclient python3-nbformat \
                python3-ipykernel pybind11-dev python3-pybind11
 PKGS_KERNEL := linux-source-6.12 patch flex bison bc libelf-dev libssl-dev cpio \
                dwarves xz-utils kmod rsync
-PKGS_VM     := qemu-system-x86 busybox-static util-linux procps
+PKGS_VM     := qemu-system-x86 busybox-static util-linux procps debian-archive-keyring
 PKGS_BPF    := clang llvm libbpf-dev bpftool
 PKGS_BENCH  := xxhash
 PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH)
@@ -42,6 +43,9 @@ setup:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@# Debian sid (Linux 7.2 sources, stock 7.2 kernel) through a private apt
+	@# configuration under the cache; the system's apt sources stay as they are.
+	@kpatch/sid-apt setup
 
 $(BUILD)/Makefile: CMakeLists.txt
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -79,10 +83,12 @@ demo-scan: setup build
 	@tests/demo/scan-demo $(BUILD)
 
 kernel: setup
-	kpatch/build-kernel --variant patched
+	kpatch/build-kernel --base 6.12 --variant patched
+	kpatch/build-kernel --base 7.2 --variant patched
 
 kernel-baseline: setup
-	kpatch/build-kernel --variant baseline
+	kpatch/build-kernel --base 6.12 --variant baseline
+	kpatch/build-kernel --base 7.2 --variant baseline
 
 clean:
 	rm -rf $(BUILD)

@@ -6,10 +6,17 @@
  *
  * Two program sets, chosen at load time from the kernel's BTF:
  *   6.12-style: zswap_store(folio) / zswap_load(folio) / zswap_invalidate(swp)
+ *               (6.12 to 7.2; from 6.13 a stored folio may be large)
  *   6.1-style:  zswap_frontswap_store/load/invalidate_page(type, offset[, page])
  * Stores and loads are observed at fexit: only the return value says whether
- * zswap took the page (incompressible pages reach the entry and are refused)
- * and, for loads, the folio holds the decompressed content only then.
+ * zswap took the page (6.12 refuses incompressible pages; 7.2 stores them
+ * raw) and, for loads, the folio holds the decompressed content only then.
+ * A large folio is one event per base page: zswap keeps one entry per page.
+ *
+ * Fields that changed between 6.1 and 7.2 are read through CO-RE "flavour"
+ * structs (struct NAME___suffix, matched by name up to the ___): each read is
+ * guarded by bpf_core_field_exists(), so the branch a kernel does not have is
+ * dead code the verifier never sees, and one object loads on every kernel.
  *
  * Each set exists twice: fentry/fexit (the default) and kprobe/kretprobe, for
  * kernels that have kprobes but cannot attach fentry programs (no
@@ -79,13 +86,43 @@ struct {
 	__type(value, __u64);
 } sample_seq SEC(".maps");
 
-/* Compressed length zswap_store() is allocating, per task (zpool_malloc). */
+/*
+ * Compressed lengths of the pages zswap_store() is storing, per task, in
+ * store order: zswap allocates (zpool_malloc on 6.1 and 6.12) or writes
+ * (zs_obj_write on 7.2) each object once per page, in page order, so the last
+ * nr_pages lengths belong to the folio whose store just returned.  A ring,
+ * so that allocations of a store that failed part-way (or of zram, if the
+ * pool filter missed it) are simply overwritten.
+ */
+#define ZDEDUP_MAX_FOLIO_PAGES 512	/* a PMD folio of 4 KiB pages */
+
+struct comp_lens {
+	__u32 n;	/* lengths pushed so far (the ring wraps) */
+	__u16 len[ZDEDUP_MAX_FOLIO_PAGES];
+};
+
+/*
+ * LRU: an entry stays with its task across stores (no 1 KiB copy per page),
+ * and entries of tasks that exited are evicted once the map is full; only
+ * tasks inside zswap_store() at the same moment need a live entry.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
 	__type(key, __u64);
-	__type(value, __u32);
-} comp_len_by_task SEC(".maps");
+	__type(value, struct comp_lens);
+} comp_lens_by_task SEC(".maps");
+
+/* A zeroed comp_lens to create entries from (too large for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct comp_lens);
+} comp_lens_zero SEC(".maps");
+
+/* Base pages of large folios beyond ZDEDUP_MAX_FOLIO_PAGES (none expected). */
+__u64 clipped_pages;
 
 /*
  * Kernel address of a struct page on x86-64 with SPARSEMEM_VMEMMAP.  Both
@@ -120,16 +157,78 @@ static __always_inline bool hash_page(__u64 page, __u64 *hash)
 	return true;
 }
 
+/*
+ * 7.2 made object cgroups per node (memcg->nodeinfo[nid]->objcg) and folios
+ * point at an obj_cgroup instead of the mem_cgroup; the per-node field is
+ * what tells the two layouts apart.
+ */
+struct mem_cgroup_per_node___objcg {
+	struct obj_cgroup *objcg;
+} __attribute__((preserve_access_index));
+
 /* Memory cgroup of a folio/page (memcg_data), as its cgroup id. */
 static __always_inline __u64 memcg_scope(__u64 memcg_data)
 {
 	struct mem_cgroup *memcg;
 
-	/* Low bits flag kmem/objext pointers; anon folios point at a memcg. */
+	/* Low bits flag kmem/objext pointers; anon folios point at a (obj)cgroup. */
 	if (!memcg_data || (memcg_data & 3))
 		return 0;
-	memcg = (struct mem_cgroup *)(memcg_data & ~3ULL);
+	if (bpf_core_field_exists(struct mem_cgroup_per_node___objcg, objcg))
+		memcg = BPF_CORE_READ((struct obj_cgroup *)(memcg_data & ~3ULL), memcg);
+	else
+		memcg = (struct mem_cgroup *)(memcg_data & ~3ULL);
+	if (!memcg)
+		return 0;
 	return BPF_CORE_READ(memcg, css.cgroup, kn, id);
+}
+
+/* folio->flags: a plain word up to 6.18, wrapped in memdesc_flags_t on 7.2. */
+struct memdesc_flags___word {
+	unsigned long f;
+};
+
+struct folio___memdesc {
+	struct memdesc_flags___word flags;
+} __attribute__((preserve_access_index));
+
+struct folio___word {
+	unsigned long flags;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 folio_flags(__u64 raw)
+{
+	__u64 flags = 0;
+
+	if (bpf_core_field_exists(struct folio___memdesc, flags))
+		bpf_core_read(&flags, sizeof(flags), &((struct folio___memdesc *)raw)->flags.f);
+	else
+		bpf_core_read(&flags, sizeof(flags), &((struct folio___word *)raw)->flags);
+	return flags;
+}
+
+/* The number of pages of a large folio: _folio_nr_pages on 6.12, _nr_pages on 7.2. */
+struct folio___nr_pages {
+	unsigned int _nr_pages;
+} __attribute__((preserve_access_index));
+
+struct folio___folio_nr_pages {
+	unsigned int _folio_nr_pages;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 folio_pages(__u64 raw)
+{
+	int head = bpf_core_enum_value(enum pageflags, PG_head);
+	__u32 nr = 0;
+
+	if (!(folio_flags(raw) >> head & 1))
+		return 1;
+	if (bpf_core_field_exists(struct folio___nr_pages, _nr_pages))
+		bpf_core_read(&nr, sizeof(nr), &((struct folio___nr_pages *)raw)->_nr_pages);
+	else if (bpf_core_field_exists(struct folio___folio_nr_pages, _folio_nr_pages))
+		bpf_core_read(&nr, sizeof(nr),
+			      &((struct folio___folio_nr_pages *)raw)->_folio_nr_pages);
+	return nr ? nr : 1;
 }
 
 /* Submit flags for a record in @rb: see batch_wakeups. */
@@ -195,17 +294,61 @@ static __always_inline void maybe_sample(__u64 hash, __u64 scope)
 	bpf_ringbuf_submit(smp, wakeup_flag(&zdedup_samples));
 }
 
-static __always_inline __u32 take_comp_len(void)
+/* This task's length ring, or NULL (no length was pushed by this task). */
+static __always_inline struct comp_lens *task_comp_lens(bool create)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 *len = bpf_map_lookup_elem(&comp_len_by_task, &id);
-	__u32 v = 0;
+	struct comp_lens *v = bpf_map_lookup_elem(&comp_lens_by_task, &id);
+	__u32 zero = 0;
+	void *init;
 
-	if (len) {
-		v = *len;
-		bpf_map_delete_elem(&comp_len_by_task, &id);
+	if (v || !create)
+		return v;
+	init = bpf_map_lookup_elem(&comp_lens_zero, &zero);
+	if (!init)
+		return NULL;
+	bpf_map_update_elem(&comp_lens_by_task, &id, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&comp_lens_by_task, &id);
+}
+
+static __always_inline void push_comp_len(__u64 size)
+{
+	struct comp_lens *v = task_comp_lens(true);
+
+	if (!v)
+		return;
+	v->len[v->n & (ZDEDUP_MAX_FOLIO_PAGES - 1)] = size;
+	v->n++;
+}
+
+/* One store event per base page of a folio, run through bpf_loop. */
+struct store_ctx {
+	__u64 folio;		/* the folio (struct page of its head) as a scalar */
+	__u64 slot;		/* swap entry of its first page */
+	__u64 scope;
+	struct comp_lens *lens;	/* NULL or not enough lengths: unsized */
+	__u32 nr;
+	bool stored;
+};
+
+static int store_page(__u32 i, struct store_ctx *c)
+{
+	__u64 page = c->folio + (__u64)i * bpf_core_type_size(struct page), hash = 0;
+	__u32 comp_len = 0;
+	__u8 flags = 0;
+
+	if (c->stored) {
+		flags |= ZDEDUP_F_STORED;
+		if (c->lens)
+			comp_len = c->lens->len[(c->lens->n - c->nr + i) &
+						(ZDEDUP_MAX_FOLIO_PAGES - 1)];
+		if (hash_page(page, &hash)) {
+			flags |= ZDEDUP_F_HASHED;
+			maybe_sample(hash, c->scope);
+		}
 	}
-	return v;
+	emit(ZDEDUP_EV_STORE, flags, c->slot + i, hash, c->scope, comp_len);
+	return 0;
 }
 
 /* ---- 6.12-style: folio API ---- */
@@ -214,22 +357,31 @@ static __always_inline __u32 take_comp_len(void)
 static __always_inline void on_store(__u64 raw, bool stored)
 {
 	struct folio *folio = (struct folio *)raw;
-	__u64 hash = 0, scope;
-	__u32 comp_len = take_comp_len();
-	__u8 flags = 0;
+	struct store_ctx c = {
+		.folio = raw,
+		.stored = stored,
+		.nr = folio_pages(raw),
+	};
 
-	scope = memcg_scope(BPF_CORE_READ(folio, memcg_data));
-	if (filter_scope && scope != filter_scope)
-		return;
-	if (stored) {
-		flags |= ZDEDUP_F_STORED;
-		if (hash_page(raw, &hash)) {
-			flags |= ZDEDUP_F_HASHED;
-			maybe_sample(hash, scope);
-		}
+	c.lens = task_comp_lens(false);
+	/* The lengths were for this store only; the next one starts afresh. */
+	if (c.lens && (!stored || c.lens->n < c.nr)) {
+		c.lens->n = 0;
+		c.lens = NULL;
 	}
-	emit(ZDEDUP_EV_STORE, flags, BPF_CORE_READ(folio, swap.val), hash, scope,
-	     comp_len);
+	c.scope = memcg_scope(BPF_CORE_READ(folio, memcg_data));
+	if (filter_scope && c.scope != filter_scope)
+		goto out;
+	c.slot = BPF_CORE_READ(folio, swap.val);
+	if (c.nr > ZDEDUP_MAX_FOLIO_PAGES) {
+		__sync_fetch_and_add(&clipped_pages, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
+		__sync_fetch_and_add(&dropped, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
+		c.nr = ZDEDUP_MAX_FOLIO_PAGES;
+	}
+	bpf_loop(c.nr, store_page, &c, 0);
+out:
+	if (c.lens)
+		c.lens->n = 0;
 }
 
 SEC("fexit/zswap_store")
@@ -244,36 +396,49 @@ int BPF_PROG(zswap_store_exit)
 }
 
 /*
- * Compressed sizes: zswap_compress() is inlined on 6.12 builds, but the size
+ * Compressed sizes: zswap_compress() is inlined, but on 6.1 and 6.12 the size
  * it allocates goes through zpool_malloc(), an exported function that only
- * zswap calls.  The size waits here until the same task's zswap_store() exits.
+ * zswap calls.  7.2 has no zpool: zswap writes each object with
+ * zs_obj_write(), which zram calls too, so that one checks that the pool is
+ * one of zswap's ("zswap%x", zswap_pool_create()).
  */
-static __always_inline void stash_comp_len(__u64 size)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 len = size;
-
-	bpf_map_update_elem(&comp_len_by_task, &id, &len, BPF_ANY);
-}
-
 SEC("fentry/zpool_malloc")
 int BPF_PROG(zpool_malloc_entry)
 {
 	__u64 size = 0;
 
 	bpf_get_func_arg(ctx, 1, &size);
-	stash_comp_len(size);
+	push_comp_len(size);
 	return 0;
 }
 
-static __always_inline bool folio_in_swapcache(struct folio *folio)
+static __always_inline bool is_zswap_pool(__u64 pool)
 {
-	__u64 flags = 0;
+	char name[6] = {};
+	const char *p = BPF_CORE_READ((struct zs_pool *)pool, name);
+
+	bpf_probe_read_kernel_str(name, sizeof(name), p);
+	return name[0] == 'z' && name[1] == 's' && name[2] == 'w' && name[3] == 'a' &&
+	       name[4] == 'p';
+}
+
+SEC("fentry/zs_obj_write")
+int BPF_PROG(zs_obj_write_entry)
+{
+	__u64 pool = 0, size = 0;
+
+	bpf_get_func_arg(ctx, 0, &pool);
+	bpf_get_func_arg(ctx, 3, &size);
+	if (is_zswap_pool(pool))
+		push_comp_len(size);
+	return 0;
+}
+
+static __always_inline bool folio_in_swapcache(__u64 raw)
+{
+	__u64 flags = folio_flags(raw);
 	int swapbacked = bpf_core_enum_value(enum pageflags, PG_swapbacked);
 	int swapcache = bpf_core_enum_value(enum pageflags, PG_owner_priv_1);
-
-	/* A plain word on 6.12, wrapped in memdesc_flags_t later: read raw. */
-	bpf_core_read(&flags, sizeof(flags), &folio->flags);
 
 	return (flags >> swapbacked & 1) && (flags >> swapcache & 1);
 }
@@ -287,7 +452,7 @@ static __always_inline void on_load(__u64 raw, __u64 ret)
 	scope = memcg_scope(BPF_CORE_READ(folio, memcg_data));
 	if (filter_scope && scope != filter_scope)
 		return;
-	if (folio_in_swapcache(folio))
+	if (folio_in_swapcache(raw))
 		flags |= ZDEDUP_F_EXCLUSIVE;
 	if (load_returns_int ? (int)ret == 0 : ret & 1) {
 		flags |= ZDEDUP_F_HIT;
@@ -340,9 +505,18 @@ static __always_inline __u64 slot_of(__u64 type, __u64 offset)
 static __always_inline void on_frontswap(__u8 type, __u64 swap_type, __u64 offset,
 					 __u64 page, __u64 ret)
 {
+	struct comp_lens *lens = NULL;
 	__u64 hash = 0, scope;
+	__u32 comp_len = 0;
 	__u8 flags = 0;
 
+	if (type == ZDEDUP_EV_STORE) {
+		lens = task_comp_lens(false);
+		if (lens && lens->n && (int)ret == 0)
+			comp_len = lens->len[(lens->n - 1) & (ZDEDUP_MAX_FOLIO_PAGES - 1)];
+		if (lens)
+			lens->n = 0;
+	}
 	scope = memcg_scope(BPF_CORE_READ((struct page *)page, memcg_data));
 	if (filter_scope && scope != filter_scope)
 		return;
@@ -355,7 +529,7 @@ static __always_inline void on_frontswap(__u8 type, __u64 swap_type, __u64 offse
 				maybe_sample(hash, scope);
 		}
 	}
-	emit(type, flags, slot_of(swap_type & 0xffffffff, offset), hash, scope, 0);
+	emit(type, flags, slot_of(swap_type & 0xffffffff, offset), hash, scope, comp_len);
 }
 
 static __always_inline void on_frontswap_exit(void *ctx, __u8 type)
@@ -415,7 +589,7 @@ __u64 armed;
 
 /*
  * Arguments from kprobe to kretprobe, per task and function.  Sized like
- * comp_len_by_task: tasks inside zswap at once are bounded by the kretprobe
+ * the comp_lens ring: tasks inside zswap at once are bounded by the kretprobe
  * instances anyway (a missed kretprobe leaves a stash the next entry of the
  * same task overwrites).
  */
@@ -485,7 +659,15 @@ int BPF_KRETPROBE(zswap_store_kretprobe)
 SEC("kprobe/zpool_malloc")
 int BPF_KPROBE(zpool_malloc_kprobe)
 {
-	stash_comp_len(PT_REGS_PARM2(ctx));
+	push_comp_len(PT_REGS_PARM2(ctx));
+	return 0;
+}
+
+SEC("kprobe/zs_obj_write")
+int BPF_KPROBE(zs_obj_write_kprobe)
+{
+	if (is_zswap_pool(PT_REGS_PARM1(ctx)))
+		push_comp_len(PT_REGS_PARM4(ctx));
 	return 0;
 }
 

@@ -90,6 +90,9 @@ ProbeOptions probe_options(const ProbeArgs& a) {
 std::string attach_note(const HostSupport& h) {
   std::string s = (h.attach == "kprobe" ? "kprobe/kretprobe" : "fentry/fexit") +
                   std::string(" probes, ") + h.program_set + " program set";
+  s += h.size_source.empty() ? ", compressed sizes unknown on this kernel (saved counts only sized "
+                               "contents; --sample N estimates the rest)"
+                             : ", sizes from " + h.size_source;
   if (!h.fentry_error.empty()) s += " (fentry unavailable: " + h.fentry_error + ")";
   return s;
 }
@@ -120,7 +123,7 @@ Action add_live(CLI::App& app) {
   add_probe_options(c, o->probe);
   c->add_option("--sample", o->sample,
                 "Send every Nth stored page to user space to estimate compressed sizes with zstd "
-                "where the kernel's are unknown (6.1); 0 = off")
+                "where the kernel's are unknown (the first line says where sizes come from); 0 = off")
       ->capture_default_str();
   c->add_flag("--json", o->json, "One JSON object per interval");
   c->add_option("--prometheus", o->prometheus, "Rewrite a node_exporter textfile every interval");
@@ -146,7 +149,7 @@ Action add_live(CLI::App& app) {
       "  zdedup live 10 --prometheus /var/lib/node_exporter/zdedup.prom\n"
       "  zdedup live 1 30 --record run.zdt --validate   # on the patched kernel\n"
       "  zdedup live 1 10 --attach kprobe      # kprobe/kretprobe instead of fentry/fexit\n"
-      "  zdedup live 1 10 --sample 16          # estimate sizes from every 16th page (6.1)");
+      "  zdedup live 1 10 --sample 16          # estimate unknown sizes from every 16th page");
   return [o]() {
     LiveOptions lo;
     lo.probe = probe_options(o->probe);
@@ -169,6 +172,7 @@ Action add_live(CLI::App& app) {
         nlohmann::json j = to_json(iv.cumulative);
         j["attach"] = host.attach;
         j["program_set"] = host.program_set;
+        j["size_source"] = host.size_source;
         j["drops_stored"] = iv.drops_stored;
         j["interval"] = iv.index;
         j["seconds"] = iv.seconds;

@@ -25,6 +25,7 @@ std::string trace_meta(const HostSupport& h, const LiveOptions& o) {
   return nlohmann::json{{"kernel", u.release},
                         {"host", u.nodename},
                         {"program_set", h.program_set},
+                        {"size_source", h.size_source},
                         {"attach", h.attach},
                         {"dedup_patch", h.dedup_patch},
                         {"filter_scope", o.probe.filter_scope}}
@@ -53,7 +54,7 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
     ++r.events;
   };
   std::unique_ptr<SizeEstimator> sizes;
-  if (o.probe.sample_every) sizes = std::make_unique<SizeEstimator>();
+  if (o.probe.sample_every) sizes = std::make_unique<SizeEstimator>(r.host.compressor);
   const std::function<void(const PageSample&)> sample_sink = [&](const PageSample& p) {
     sizes->add(p.data);
   };

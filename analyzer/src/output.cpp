@@ -107,7 +107,9 @@ json to_json(const Summary& s) {
   if (s.size_sampling)
     j["size_estimate"] = {
         {"estimate", true},
-        {"method", "mean zstd size (level 3) of sampled stored pages, applied to unsized duplicates"},
+        {"method", "mean size of sampled stored pages compressed with " + s.size_method +
+                       ", applied to unsized duplicates"},
+        {"compressor", s.size_method},
         {"samples", s.size_samples},
         {"zero_samples", s.size_zero_samples},
         {"samples_dropped", s.size_samples_dropped},
@@ -234,9 +236,9 @@ std::string render_table(const Summary& x, const std::string& title) {
   if (x.size_sampling)
     s += row("est. saved", format_bytes(x.saved_bytes + x.est_unsized_saved_bytes),
              x.size_samples
-                 ? fmt("ESTIMATE: %" PRIu64 " unsized duplicates x %.0f B, mean zstd size of %" PRIu64
-                       " sampled pages",
-                       x.unsized_duplicates, x.size_mean, x.size_samples)
+                 ? fmt("ESTIMATE: %" PRIu64 " unsized duplicates x %.0f B, mean size of %" PRIu64
+                       " sampled pages, %s",
+                       x.unsized_duplicates, x.size_mean, x.size_samples, x.size_method.c_str())
                  : std::string("no pages sampled yet"));
   s += row("pool with dedup", format_bytes(x.pool_bytes));
   s += row("integrity mismatches", num(x.events.integrity_mismatches), "loads != stored content");

@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 
 #include "zdedup.skel.h"
+#include "zdedup/bpf_log.h"
 #include "zdedup/error.h"
 
 namespace zdedup {
@@ -39,10 +42,39 @@ bool has_caps_for_bpf() {
   return (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN);
 }
 
-int libbpf_quiet(enum libbpf_print_level level, const char* fmt, va_list ap) {
-  // Verifier logs only when asked: a refusal is explained in one line.
-  if (level == LIBBPF_WARN && std::getenv("ZDEDUP_BPF_DEBUG")) return std::vfprintf(stderr, fmt, ap);
+// libbpf's warnings since the last attempt: a refusal is explained in one
+// line from them (parse_load_failure); the whole log only when asked.
+std::mutex g_libbpf_log_mu;
+std::string g_libbpf_log;
+constexpr std::size_t kLibbpfLogMax = std::size_t{1} << 20;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  if (level != LIBBPF_WARN) return 0;
+  va_list copy;
+  va_copy(copy, ap);
+  const int n = std::vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n > 0) {
+    std::string msg(static_cast<std::size_t>(n) + 1, '\0');
+    std::vsnprintf(msg.data(), msg.size(), fmt, ap);
+    msg.resize(static_cast<std::size_t>(n));
+    if (std::getenv("ZDEDUP_BPF_DEBUG")) std::fputs(msg.c_str(), stderr);
+    std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
+    if (g_libbpf_log.size() + msg.size() <= kLibbpfLogMax) g_libbpf_log += "libbpf: " + msg;
+  }
   return 0;
+}
+
+void clear_libbpf_log() {
+  std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
+  g_libbpf_log.clear();
+}
+
+// ": program P: REASON (...)" from the log of the attempt that failed, or "".
+std::string logged_reason() {
+  std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
+  const std::string d = describe(parse_load_failure(g_libbpf_log));
+  return d.empty() ? d : ": " + d;
 }
 
 bool has_kprobes() {
@@ -71,12 +103,12 @@ std::string refusal(int err, const char* step) {
     return "this kernel cannot attach fentry/fexit programs (no CONFIG_FUNCTION_TRACER / "
            "DYNAMIC_FTRACE_WITH_DIRECT_CALLS)" + kprobes;
   return std::string("the kernel refused the BPF programs at ") + step + ": " + std::strerror(err) +
-         " (ZDEDUP_BPF_DEBUG=1 prints the verifier log)";
+         logged_reason() + " (ZDEDUP_BPF_DEBUG=1 prints the verifier log)";
 }
 
 std::string kprobe_refusal(int err, const char* step) {
   return std::string("this kernel refused the kprobe/kretprobe programs at ") + step + ": " +
-         std::strerror(err) + " (ZDEDUP_BPF_DEBUG=1 prints the libbpf log)";
+         std::strerror(err) + logged_reason() + " (ZDEDUP_BPF_DEBUG=1 prints the libbpf log)";
 }
 
 }  // namespace
@@ -100,6 +132,7 @@ HostSupport probe_host() {
   h.btf = exists("/sys/kernel/btf/vmlinux");
   h.zswap = exists("/sys/module/zswap");
   h.zswap_enabled = read_line("/sys/module/zswap/parameters/enabled") == "Y";
+  h.compressor = read_line("/sys/module/zswap/parameters/compressor");
   h.dedup_patch = exists("/sys/kernel/debug/zswap/dedup_index");
   h.kprobes = has_kprobes();
   if (!h.btf) return h;
@@ -110,7 +143,14 @@ HostSupport probe_host() {
     h.program_set = "6.12";
   else if (has("zswap_frontswap_store"))
     h.program_set = "6.1";
-  h.optional_compress = h.program_set == "6.12" && has("zpool_malloc");
+  // zswap allocates each object through zpool on 6.1 and 6.12; 7.2 calls
+  // zsmalloc directly and writes each object with zs_obj_write.
+  if (!h.program_set.empty()) {
+    if (has("zpool_malloc"))
+      h.size_source = "zpool_malloc";
+    else if (has("zs_obj_write"))
+      h.size_source = "zs_obj_write";
+  }
   h.optional_writeback = h.program_set == "6.12" && has("zswap_writeback_entry");
   if (h.program_set == "6.12") {
     // The return type of zswap_load: FUNC -> FUNC_PROTO -> type (bool or int).
@@ -148,6 +188,7 @@ struct Probe::Impl {
   // with @step naming where it failed.  A failed variant leaves nothing attached.
   int try_attach(const ProbeOptions& o, const HostSupport& h, bool kprobe, const char*& step) {
     if (skel) zdedup_bpf__destroy(skel);
+    clear_libbpf_log();
     skel = zdedup_bpf__open();
     step = "open";
     if (!skel) return -errno;
@@ -165,7 +206,9 @@ struct Probe::Impl {
     bpf_program__set_autoload(skel->progs.zswap_store_exit, v612 && fe);
     bpf_program__set_autoload(skel->progs.zswap_load_exit, v612 && fe);
     bpf_program__set_autoload(skel->progs.zswap_invalidate_entry, v612 && fe);
-    bpf_program__set_autoload(skel->progs.zpool_malloc_entry, h.optional_compress && fe);
+    const bool zpool = h.size_source == "zpool_malloc", zs = h.size_source == "zs_obj_write";
+    bpf_program__set_autoload(skel->progs.zpool_malloc_entry, zpool && fe);
+    bpf_program__set_autoload(skel->progs.zs_obj_write_entry, zs && fe);
     bpf_program__set_autoload(skel->progs.zswap_writeback_exit, h.optional_writeback && fe);
     bpf_program__set_autoload(skel->progs.frontswap_store_exit, !v612 && fe);
     bpf_program__set_autoload(skel->progs.frontswap_load_exit, !v612 && fe);
@@ -175,7 +218,8 @@ struct Probe::Impl {
     bpf_program__set_autoload(skel->progs.zswap_load_kprobe, v612 && kp);
     bpf_program__set_autoload(skel->progs.zswap_load_kretprobe, v612 && kp);
     bpf_program__set_autoload(skel->progs.zswap_invalidate_kprobe, v612 && kp);
-    bpf_program__set_autoload(skel->progs.zpool_malloc_kprobe, h.optional_compress && kp);
+    bpf_program__set_autoload(skel->progs.zpool_malloc_kprobe, zpool && kp);
+    bpf_program__set_autoload(skel->progs.zs_obj_write_kprobe, zs && kp);
     bpf_program__set_autoload(skel->progs.zswap_writeback_kprobe, h.optional_writeback && kp);
     bpf_program__set_autoload(skel->progs.zswap_writeback_kretprobe, h.optional_writeback && kp);
     bpf_program__set_autoload(skel->progs.frontswap_store_kprobe, !v612 && kp);
@@ -224,7 +268,7 @@ Probe::Probe(const ProbeOptions& options) : impl_(std::make_unique<Impl>()) {
     throw Error(Exit::unsupported,
                 std::string("no zswap function zdedup can attach to in this kernel's BTF "
                             "(zswap_store, zswap_frontswap_store)") + kSuggest);
-  libbpf_set_print(libbpf_quiet);
+  libbpf_set_print(libbpf_print);
 
   const char* step = "";
   if (options.attach == AttachMode::kprobe) {
@@ -286,7 +330,7 @@ std::size_t Probe::poll(int timeout_ms, const std::function<void(const Event&)>&
 
 namespace {
 
-// Every program that emits events (the zpool_malloc ones only stash a size).
+// Every program that emits events (the size programs only stash a length).
 std::vector<bpf_program*> event_programs(const zdedup_bpf* s) {
   return {s->progs.zswap_store_exit, s->progs.zswap_load_exit,
           s->progs.zswap_invalidate_entry, s->progs.zswap_writeback_exit,
@@ -314,8 +358,8 @@ bool program_info(bpf_program* p, bpf_prog_info& info) {
 std::uint64_t Probe::drops() const {
   // Runs the kernel skipped (recursion protection: a program of ours already
   // running on that CPU) lost their event just like a full ring does.  The
-  // zpool_malloc programs only lose a size, which leaves a content unsized,
-  // not the index wrong: not counted.
+  // size programs only lose a size, which leaves a content unsized, not the
+  // index wrong: not counted.
   std::uint64_t missed = 0;
   bpf_prog_info info;
   for (bpf_program* p : event_programs(impl_->skel))
@@ -329,6 +373,8 @@ std::vector<ProgramCost> Probe::program_costs() const {
   std::vector<bpf_program*> all = event_programs(s);
   all.push_back(s->progs.zpool_malloc_entry);
   all.push_back(s->progs.zpool_malloc_kprobe);
+  all.push_back(s->progs.zs_obj_write_entry);
+  all.push_back(s->progs.zs_obj_write_kprobe);
   bpf_prog_info info;
   for (bpf_program* p : all)
     if (program_info(p, info) && info.run_cnt)

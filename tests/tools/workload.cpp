@@ -9,6 +9,9 @@
 //   random     each page's content drawn uniformly from --contents ids
 //   realistic  10 % zero pages, 30 % from 16 hot contents, 60 % unique
 // Non-zero pages are text-like, so they compress about as real heap data does.
+// With --thp, the buffer is 2 MiB aligned and madvise(MADV_HUGEPAGE)d, so that
+// the kernel's enabled THP sizes (mTHP 64 KiB, PMD 2 MiB) back it with large
+// folios; without it, MADV_NOHUGEPAGE keeps every page a base page.
 // With --hold, each "verify" line on stdin re-reads every page (faulting it
 // back from swap) and prints {"verified": N, "mismatches": M}.
 #include <CLI/CLI.hpp>
@@ -48,7 +51,7 @@ int main(int argc, char** argv) {
   std::string mix = "realistic";
   double dup_pct = 50;
   std::uint64_t contents = 1000, seed = 1;
-  bool hold = false, ksm = false;
+  bool hold = false, ksm = false, thp = false;
   app.add_option("--mib", mib, "Memory to fill, MiB")->capture_default_str();
   app.add_option("--mix", mix, "distinct|identical|hot|random|realistic")
       ->check(CLI::IsMember({"distinct", "identical", "hot", "random", "realistic"}))
@@ -57,6 +60,7 @@ int main(int argc, char** argv) {
   app.add_option("--contents", contents, "random: number of content ids")->capture_default_str();
   app.add_option("--seed", seed, "Seed for random choices and unique ids")->capture_default_str();
   app.add_flag("--hold", hold, "Keep the memory until stdin closes or SIGTERM/SIGINT");
+  app.add_flag("--thp", thp, "Back the buffer with large folios where the kernel allows (MADV_HUGEPAGE)");
   app.add_flag("--ksm", ksm, "Opt the process into KSM (prctl PR_SET_MEMORY_MERGE, Linux 6.4+)");
   CLI11_PARSE(app, argc, argv);
 
@@ -65,15 +69,23 @@ int main(int argc, char** argv) {
     return 4;
   }
   const std::size_t pages = mib * 1024 * 1024 / kPage;
-  auto* mem = static_cast<unsigned char*>(
-      mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (mem == MAP_FAILED) {
+  // PMD folios need a 2 MiB aligned range: map 2 MiB more and start at the
+  // first boundary (the slack is never touched, so it costs no memory).
+  const std::size_t align = thp ? std::size_t{2} << 20 : kPage;
+  auto* map = static_cast<unsigned char*>(mmap(nullptr, pages * kPage + align - kPage, PROT_READ | PROT_WRITE,
+                                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (map == MAP_FAILED) {
     std::perror("zdedup-workload: mmap");
     return 2;
   }
-  // zswap on 6.12 stores base pages only: keep transparent huge pages out of
-  // the buffer (Debian's stock kernels default THP to "always").
-  madvise(mem, pages * kPage, MADV_NOHUGEPAGE);
+  auto* mem = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(map) + align - 1) & ~(align - 1));
+  // zswap on 6.12 stores base pages only: without --thp, keep transparent
+  // huge pages out of the buffer (Debian's stock kernels default THP to
+  // "always").
+  if (madvise(mem, pages * kPage, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0 && thp) {
+    std::perror("zdedup-workload: madvise(MADV_HUGEPAGE)");
+    return 4;
+  }
   std::mt19937_64 rng(seed);
   const std::uint64_t unique_base = seed << 40;  // ids no hot or random id reaches
   std::unordered_set<std::uint64_t> distinct;

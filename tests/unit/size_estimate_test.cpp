@@ -4,6 +4,9 @@
 #include "zdedup/size_estimate.h"
 
 #include <gtest/gtest.h>
+#include <lz4.h>
+#include <lz4hc.h>
+#include <lzo/lzo1x.h>
 #include <zstd.h>
 
 #include <cmath>
@@ -123,4 +126,51 @@ TEST(SizeEstimator, UnsizedDuplicatesInTheShadowIndex) {
   EXPECT_EQ(ix.saved_bytes(), 1000u);
   // Summaries without sampling say nothing about an estimate.
   EXPECT_FALSE(summarize(ix, 5).size_sampling);
+}
+
+// The kernel's compressor, computed here with each library's one-shot call
+// (not the estimator's reused contexts and buffers).
+TEST(SizeEstimator, UsesTheKernelsCompressor) {
+  const Page t = text_page(3);
+  const char* src = reinterpret_cast<const char*>(t.data());
+  std::vector<char> out(LZ4_compressBound(kPage));
+  const int lz4 = LZ4_compress_default(src, out.data(), kPage, int(out.size()));
+  const int lz4hc = LZ4_compress_HC(src, out.data(), kPage, int(out.size()), 9);
+  ASSERT_GT(lz4, 0);
+  ASSERT_GT(lz4hc, 0);
+  ASSERT_EQ(lzo_init(), LZO_E_OK);
+  std::vector<unsigned char> wrk(LZO1X_1_MEM_COMPRESS), lout(2 * kPage);
+  lzo_uint lzo = lout.size();
+  ASSERT_EQ(lzo1x_1_compress(t.data(), kPage, lout.data(), &lzo, wrk.data()), LZO_E_OK);
+  // The three really differ on this page, so a mix-up would show.
+  ASSERT_NE(std::size_t(lz4), zstd_size(t));
+  ASSERT_NE(std::size_t(lz4), std::size_t(lzo));
+  ASSERT_NE(lz4, lz4hc);
+  struct Case {
+    const char* name;
+    std::size_t bytes;
+    const char* method_has;
+  } cases[] = {{"zstd", zstd_size(t), "zstd level 3 (as"},
+               {"lz4", std::size_t(lz4), "LZ4_compress_default"},
+               {"lz4hc", std::size_t(lz4hc), "lz4hc level 9"},
+               {"lzo", lzo, "LZO1X-1, as the kernel's lzo"},
+               {"lzo-rle", lzo, "standing in for lzo-rle"},
+               {"842", zstd_size(t), "standing in for 842"}};
+  for (const Case& c : cases) {
+    SizeEstimator e(c.name);
+    e.add(t.data());
+    EXPECT_EQ(e.compressed_bytes(), c.bytes) << c.name;
+    EXPECT_NE(e.method().find(c.method_has), std::string::npos) << c.name << ": " << e.method();
+  }
+}
+
+TEST(SizeEstimator, DeflateShrinksTextAndKeepsRandomWhole) {
+  SizeEstimator e("deflate");
+  e.add(text_page(4).data());
+  EXPECT_GT(e.compressed_bytes(), 0u);
+  EXPECT_LT(e.compressed_bytes(), kPage / 2);
+  e.add(random_page(5).data());
+  EXPECT_EQ(e.samples(), 2u);
+  EXPECT_GE(e.compressed_bytes(), kPage);  // the random page counts whole
+  EXPECT_NE(e.method().find("deflate"), std::string::npos);
 }

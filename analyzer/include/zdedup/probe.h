@@ -51,8 +51,12 @@ struct HostSupport {
   bool btf = false;           // /sys/kernel/btf/vmlinux
   bool zswap = false;         // zswap built in (/sys/module/zswap)
   bool zswap_enabled = false;
+  std::string compressor;     // /sys/module/zswap/parameters/compressor
   std::string program_set;    // "6.12" (folio API), "6.1" (frontswap), "" none
-  bool optional_compress = false;   // zpool_malloc traceable: sizes known
+  // Where compressed sizes come from: "zpool_malloc" (6.1, 6.12),
+  // "zs_obj_write" (7.2, zsmalloc without zpool), "" unknown (contents unsized;
+  // --sample estimates them).
+  std::string size_source;
   bool optional_writeback = false;  // zswap_writeback_entry out of line
   bool load_returns_int = false;    // 6.18+: zswap_load() returns 0 on success
   bool dedup_patch = false;   // debugfs zswap/dedup_index exists

@@ -1,21 +1,27 @@
 // Compressed-size estimate from sampled pages (zdedup live --sample N).
 //
-// Where the kernel's compressed length cannot be traced (6.1: zswap
-// compresses inline, zpool_malloc is not attachable), contents are "unsized"
+// Where the kernel's compressed length cannot be traced (no zpool_malloc or
+// zs_obj_write in its BTF, HostSupport::size_source), contents are "unsized"
 // and their saving is unknown.  The probes can send every Nth stored page's
-// bytes; this compresses them with zstd at zswap's default level and uses the
-// mean compressed size of the sample for every unsized duplicate page.
+// bytes; this compresses them with the kernel's own compressor where a
+// Debian library implements it (zswap's parameter name: zstd, lz4, lz4hc,
+// lzo, lzo-rle, deflate), at the settings the kernel's crypto driver uses,
+// and uses the sample's mean compressed size for every unsized duplicate page.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace zdedup {
 
 class SizeEstimator {
  public:
-  explicit SizeEstimator(int zstd_level = 3);
+  // @compressor: zswap's compressor name (/sys/module/zswap/parameters/
+  // compressor).  A name no library here implements (842, ...) falls back to
+  // zstd, and method() says so.
+  explicit SizeEstimator(const std::string& compressor = "zstd");
   ~SizeEstimator();
   SizeEstimator(const SizeEstimator&) = delete;
   SizeEstimator& operator=(const SizeEstimator&) = delete;
@@ -29,7 +35,9 @@ class SizeEstimator {
   std::uint64_t samples() const { return samples_; }          // non-zero pages compressed
   std::uint64_t zero_samples() const { return zero_samples_; }
   std::uint64_t compressed_bytes() const { return compressed_bytes_; }
-  int zstd_level() const { return level_; }
+  // What compresses the samples, e.g. "lz4 (LZ4_compress_default, as the
+  // kernel's lz4)" or "zstd level 3, standing in for 842 (no library here)".
+  const std::string& method() const { return method_; }
   // Mean compressed bytes per sampled non-zero page; 0 without samples.
   double mean() const { return samples_ ? double(compressed_bytes_) / double(samples_) : 0.0; }
   // Estimated bytes @duplicate_pages unsized duplicates would save.
@@ -37,11 +45,11 @@ class SizeEstimator {
     return static_cast<std::uint64_t>(mean() * double(duplicate_pages) + 0.5);
   }
 
+  struct Codec;
+
  private:
-  int level_;
-  void* cctx_;
-  std::unique_ptr<unsigned char[]> buf_;
-  std::size_t buf_size_;
+  std::unique_ptr<Codec> codec_;
+  std::string method_;
   std::uint64_t samples_ = 0, zero_samples_ = 0, compressed_bytes_ = 0;
 };
 
