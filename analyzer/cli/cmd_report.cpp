@@ -36,7 +36,8 @@ Action add_report(CLI::App& app) {
       "Examples:\n"
       "  zdedup report run.zdt\n"
       "  zdedup report --json host1.zdt host2.zdt > fleet.json\n"
-      "  zdedup report --global run.zdt   # what cross-cgroup sharing would add");
+      "  zdedup report --global run.zdt   # what cross-cgroup sharing would add\n"
+      "  zdedup report --index-model all run.zdt   # duplicates and bytes per kernel index design");
   return [o]() {
     if (!o->index_model.empty()) return run_index_model(o->traces, o->index_model, o->json, o->global);
     AnalyzeOptions ao;

@@ -423,6 +423,7 @@ struct IndexModelReplay::Model {
   void unindex(std::uint32_t obj, Miss why);
   void count_miss(std::uint64_t key, std::uint32_t comp_len);
   void sample(std::uint64_t unique);
+  std::uint64_t peak_unique = 0;
 };
 
 void IndexModelReplay::Model::store(const Event& e, std::uint64_t key, bool duplicate) {
@@ -504,9 +505,12 @@ void IndexModelReplay::Model::release(std::uint32_t obj) {
 
 void IndexModelReplay::Model::sample(std::uint64_t unique) {
   const std::uint64_t b = design->bytes();
-  if (b > r.peak_bytes) {
-    r.peak_bytes = b;
-    r.unique_at_peak = unique;
+  r.peak_bytes = std::max(r.peak_bytes, b);
+  if (unique > peak_unique) {
+    peak_unique = unique;
+    r.bytes_at_peak_unique = b;
+  } else if (unique == peak_unique) {
+    r.bytes_at_peak_unique = std::max(r.bytes_at_peak_unique, b);
   }
   if (unique >= kWorstFloorUnique) {
     const double per = double(b) / double(unique);
@@ -575,7 +579,8 @@ IndexModelReport IndexModelReplay::report() const {
     IndexModelResult r = m->r;
     r.final_bytes = m->design->bytes();
     r.largest_alloc_bytes = m->design->largest_alloc();
-    r.bytes_per_unique_at_peak = r.unique_at_peak ? double(r.peak_bytes) / double(r.unique_at_peak) : 0;
+    r.bytes_per_unique_at_peak =
+        m->peak_unique ? double(r.bytes_at_peak_unique) / double(m->peak_unique) : 0;
     out.models.push_back(r);
   }
   return out;
@@ -728,7 +733,7 @@ nlohmann::json to_json(const IndexModelReport& r) {
         {"peak_index_bytes", m.peak_bytes},
         {"final_index_bytes", m.final_bytes},
         {"largest_allocation_bytes", m.largest_alloc_bytes},
-        {"unique_pages_at_peak", m.unique_at_peak},
+        {"bytes_at_peak_unique", m.bytes_at_peak_unique},
         {"bytes_per_unique_at_peak", m.bytes_per_unique_at_peak},
         {"worst_bytes_per_unique", m.worst_bytes_per_unique},
         {"worst_unique_pages", m.worst_unique},

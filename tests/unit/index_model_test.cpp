@@ -111,7 +111,8 @@ TEST(IndexModel, OpenAddressingBytesBySegment) {
   drain(ev, 1, 1000);
   const IndexModelResult r = run_one(ev, "open:0.75");
   EXPECT_EQ(r.peak_bytes, 3u * 4096 + 32);
-  EXPECT_EQ(r.unique_at_peak, 769u);  // the third segment arrives with the 769th
+  EXPECT_EQ(r.bytes_at_peak_unique, 3u * 4096 + 32);  // the 769th brought the third segment
+  EXPECT_DOUBLE_EQ(r.bytes_per_unique_at_peak, (3 * 4096.0 + 32) / 1000);
   EXPECT_EQ(r.final_bytes, 0u);
   EXPECT_EQ(r.largest_alloc_bytes, 4096u);
   EXPECT_EQ(r.worst_bytes_per_unique, 0.0);

@@ -77,7 +77,8 @@
 //                      duplicate of every content is missed ("first
 //                      sighting").  bytes = filter pages + that table.
 //
-// "Worst moment" is the largest bytes / unique pages over the replay among
+// "At peak" is the moment the live set has the most unique pages (of those
+// moments, the one with the most index bytes).  "Worst moment" is the largest bytes / unique pages over the replay among
 // moments with at least kWorstFloorUnique unique pages: below that a single
 // page of index dominates any design and says nothing about the per-page cost.
 #pragma once
@@ -124,8 +125,8 @@ struct IndexModelResult {
   std::uint64_t peak_bytes = 0;
   std::uint64_t final_bytes = 0;
   std::uint64_t largest_alloc_bytes = 0;  // largest single allocation ever made
-  std::uint64_t unique_at_peak = 0;       // unique pages when bytes peaked
-  double bytes_per_unique_at_peak = 0;
+  std::uint64_t bytes_at_peak_unique = 0; // most bytes while unique pages were at their peak
+  double bytes_per_unique_at_peak = 0;    // ... divided by that peak
   double worst_bytes_per_unique = 0;      // 0 when unique never reached the floor
   std::uint64_t worst_unique = 0;         // unique pages at that moment
   double caught_pct() const;
