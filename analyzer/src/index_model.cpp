@@ -75,15 +75,15 @@ namespace {
 class ExactMap {
  public:
   std::uint32_t lookup(std::uint64_t key) const {
-    auto it = map_.find(key);
-    return it == map_.end() ? kNone : it->second;
+    const std::uint32_t* v = map_.find(key);
+    return v ? *v : kNone;
   }
-  void insert(std::uint64_t key, std::uint32_t obj) { map_.emplace(key, obj); }
+  void insert(std::uint64_t key, std::uint32_t obj) { map_.insert(key, obj); }
   void erase(std::uint64_t key) { map_.erase(key); }
   std::uint64_t size() const { return map_.size(); }
 
  private:
-  std::unordered_map<std::uint64_t, std::uint32_t> map_;
+  FlatMap64 map_;
 };
 
 class RhashtableV1 : public IndexDesign {
@@ -405,7 +405,6 @@ struct IndexModelReplay::Model {
     Miss why = Miss::none;
   };
 
-  IndexModelSpec spec;
   std::unique_ptr<IndexDesign> design;
   SlotMap slots;  // slot -> object
   std::vector<Object> objects;
@@ -525,7 +524,6 @@ IndexModelReplay::IndexModelReplay(const std::vector<IndexModelSpec>& specs, boo
     : global_scope_(global_scope), exact_(global_scope) {
   for (const IndexModelSpec& s : specs) {
     auto m = std::make_unique<Model>();
-    m->spec = s;
     m->design = make_design(s);
     m->r.model = s.name;
     m->r.lossy = m->design->lossy();
@@ -620,7 +618,7 @@ constexpr KindInfo kKinds[] = {
     {"exact-rhashtable", "exact-rhashtable (no parameters)", 0, 0},
     {"open", "open:LOAD with 0 < LOAD <= 0.95", 1, 1},
     {"bucketed", "bucketed:WAYS[:BYTES] with WAYS a power of two from 1 to 512, 1 <= BYTES <= 64", 1, 2},
-    {"fixed", "fixed:CELLS with 1 <= CELLS <= 16777216", 1, 1},
+    {"fixed", "fixed:CELLS with 1 <= CELLS <= 4194304", 1, 1},
     {"second-sighting", "second-sighting:BITS with 1 <= BITS <= 64", 1, 1},
 };
 
@@ -660,7 +658,7 @@ bool params_ok(const std::string& kind, const std::vector<double>& p) {
     return is_integer(w) && w >= 1 && w <= 512 && (static_cast<std::uint64_t>(w) & (static_cast<std::uint64_t>(w) - 1)) == 0 &&
            p[1] >= 1 && p[1] <= 64;
   }
-  if (kind == "fixed") return is_integer(p[0]) && p[0] >= 1 && p[0] <= 16777216;
+  if (kind == "fixed") return is_integer(p[0]) && p[0] >= 1 && p[0] <= 4194304;
   if (kind == "second-sighting") return is_integer(p[0]) && p[0] >= 1 && p[0] <= 64;
   return true;
 }

@@ -28,7 +28,7 @@
 //                      objects < 3/10 of them (automatic_shrinking).
 //                      bytes = 24 * live slots + 64 + 8 * buckets.
 //                      Largest allocation: the bucket array (grows past a
-//                      page at 385 objects, and is rebuilt in reclaim).
+//                      page at 193 objects, and is rebuilt in reclaim).
 //   open:LOAD          Exact.  Open addressing over 8 B cells, each a tagged
 //                      pointer to the owner entry (the tag carries the hash
 //                      bits that choose a cell, so a split never needs the
