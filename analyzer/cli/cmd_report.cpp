@@ -14,6 +14,7 @@ Action add_report(CLI::App& app) {
     std::string prometheus;
     std::size_t top = 10;
     bool global = false;
+    std::string index_model;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("report", "Summarize one or more trace files");
@@ -25,6 +26,9 @@ Action add_report(CLI::App& app) {
   c->add_flag("--global", o->global,
               "Share contents across memory cgroups (like zswap.dedup_scope=global); "
               "default: per cgroup");
+  c->add_option("--index-model", o->index_model,
+                 "Replay through kernel index designs instead: MODEL[,MODEL...] or 'all' "
+                 "(exact-rhashtable, open:LOAD, bucketed:WAYS[:BYTES], fixed:CELLS, second-sighting:BITS)");
   c->footer(
       "Replays each trace through a shadow index of zswap and prints logical pages,\n"
       "distinct contents, dedup ratio, saved bytes, per-cgroup figures and integrity\n"
@@ -32,8 +36,10 @@ Action add_report(CLI::App& app) {
       "Examples:\n"
       "  zdedup report run.zdt\n"
       "  zdedup report --json host1.zdt host2.zdt > fleet.json\n"
-      "  zdedup report --global run.zdt   # what cross-cgroup sharing would add");
+      "  zdedup report --global run.zdt   # what cross-cgroup sharing would add\n"
+      "  zdedup report --index-model all run.zdt   # duplicates and bytes per kernel index design");
   return [o]() {
+    if (!o->index_model.empty()) return run_index_model(o->traces, o->index_model, o->json, o->global);
     AnalyzeOptions ao;
     ao.top_n = o->top;
     ao.global_scope = o->global;

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace zdedup::cli {
 
@@ -17,6 +18,10 @@ Action add_gate(CLI::App& app);
 Action add_live(CLI::App& app);
 Action add_record(CLI::App& app);
 Action add_validate(CLI::App& app);
+
+// `report --index-model MODELS`: replays @traces through the index designs.
+int run_index_model(const std::vector<std::string>& traces, const std::string& models, bool json,
+                    bool global);
 
 // Prints "zdedup: MESSAGE" on stderr.
 void error_line(const std::string& message);
