@@ -2,15 +2,25 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-
-#include <nlohmann/json.hpp>
 
 #include "zdedup/analysis.h"
 #include "zdedup/error.h"
+#include "zdedup/input.h"
 #include "zdedup/trace.h"
 
 namespace zdedup {
+
+std::string read_report(const std::string& path, double* ratio) {
+  std::string text = read_bounded(path, kMaxReportBytes, "JSON report");
+  JsonCheck c = check_json(text, "dedup_ratio");
+  if (!c.problem.empty()) throw Error(Exit::bad_input, path + ": " + c.problem);
+  if (!c.is_object || !c.number)
+    throw Error(Exit::bad_input, path + ": no numeric \"dedup_ratio\" (not a zdedup report)");
+  if (!std::isfinite(*c.number) || *c.number < 1.0)
+    throw Error(Exit::bad_input, path + ": dedup_ratio " + std::to_string(*c.number) + " is not >= 1");
+  if (ratio) *ratio = *c.number;
+  return text;
+}
 
 double read_dedup_ratio(const std::string& path) {
   if (is_trace_file(path)) {
@@ -21,15 +31,8 @@ double read_dedup_ratio(const std::string& path) {
                                        r.info.damage->reason + "); refusing to gate on part of it");
     return r.summary.dedup_ratio;
   }
-  std::ifstream f(path);
-  if (!f) throw Error(Exit::bad_input, "cannot open " + path);
-  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-  if (j.is_discarded()) throw Error(Exit::bad_input, path + ": not valid JSON");
-  if (!j.is_object() || !j.contains("dedup_ratio") || !j["dedup_ratio"].is_number())
-    throw Error(Exit::bad_input, path + ": no numeric \"dedup_ratio\" (not a zdedup report)");
-  double ratio = j["dedup_ratio"].get<double>();
-  if (!std::isfinite(ratio) || ratio < 1.0)
-    throw Error(Exit::bad_input, path + ": dedup_ratio " + std::to_string(ratio) + " is not >= 1");
+  double ratio = 0;
+  read_report(path, &ratio);
   return ratio;
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "zdedup/error.h"
+#include "zdedup/input.h"
 #include "zdedup/page_hash.h"
 
 namespace zdedup {
@@ -178,8 +179,11 @@ json report_json(const std::vector<TraceReport>& reports, std::size_t top_n) {
     else
       t["damage"] = nullptr;
     if (!r.info.meta.empty()) {
-      json meta = json::parse(r.info.meta, nullptr, false);
-      t["meta"] = meta.is_discarded() ? json(r.info.meta) : meta;
+      // Metadata comes from the file: parsed only when it is JSON of bounded
+      // depth (deeper would overflow the stack in the copies below), else
+      // passed on as the string it is.
+      t["meta"] = check_json(r.info.meta).problem.empty() ? json::parse(r.info.meta)
+                                                          : json(r.info.meta);
     }
     traces.push_back(t);
   }

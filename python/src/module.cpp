@@ -10,6 +10,7 @@
 #include "zdedup/analysis.h"
 #include "zdedup/error.h"
 #include "zdedup/gate.h"
+#include "zdedup/input.h"
 #include "zdedup/output.h"
 #include "zdedup/scan.h"
 #include "zdedup/trace.h"
@@ -91,6 +92,9 @@ PYBIND11_MODULE(_zdedup, m) {
         meta["events"] = info.events;
         meta["drops"] = info.drops;
         meta["meta"] = info.meta;
+        // Whether the metadata is JSON of bounded depth, judged here so that
+        // Python's own parser never sees input that would exhaust its stack.
+        meta["meta_is_json"] = check_json(info.meta).problem.empty();
         if (info.damage)
           meta["damage"] = py::dict(py::arg("offset") = info.damage->offset,
                                     py::arg("frame") = info.damage->frame,

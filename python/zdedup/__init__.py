@@ -57,11 +57,8 @@ def read_trace(path):
         "hit": (flags & F_HIT) != 0,
         "hashed": (flags & F_HASHED) != 0,
     }, copy=False)
-    if info.get("meta"):
-        try:
-            info["meta"] = json.loads(info["meta"])
-        except ValueError:
-            pass
+    if info.pop("meta_is_json"):
+        info["meta"] = json.loads(info["meta"])
     df.attrs["trace"] = info
     return df
 

@@ -1,0 +1,64 @@
+// zdedup: reading files the user names.  A user may name anything (a FIFO, a
+// directory, a device, /proc/self/mem, a file crafted to exhaust memory), so
+// every reader of such a file (trace, JSON report, scan) opens it here, and
+// what is parsed from it is bounded by the limits below: past a limit the
+// input is refused or counted as damage, never allocated.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace zdedup {
+
+// Deepest JSON accepted from a file.  Our own reports nest 4 levels; the
+// recursive copy and dump of nlohmann::json overflow the stack near 50,000.
+constexpr std::size_t kMaxJsonDepth = 64;
+// Largest JSON report gate and load_report read.  `scan --all --json` of
+// 5,000 processes is about 1.5 MiB; the limit keeps parsing below ~0.5 GiB.
+constexpr std::size_t kMaxReportBytes = std::size_t{16} << 20;
+
+// A file opened for reading, closed on destruction.
+class InputFile {
+ public:
+  enum class Allow { regular, regular_or_block };
+  // Opens @path with O_NONBLOCK (so a FIFO cannot block in open(2)) and
+  // refuses, with Error(bad_input) naming the file type, anything but a
+  // regular file (or a block device, with Allow::regular_or_block); then
+  // clears O_NONBLOCK.  @what names the input in messages ("trace", "report").
+  // EACCES maps to Exit::unsupported (privileges), other errors to bad_input.
+  InputFile(const std::string& path, const char* what, Allow allow = Allow::regular);
+  ~InputFile();
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  int fd() const { return fd_; }
+  // Size in bytes for a regular file (st_size), 0 for a block device.
+  std::uint64_t size() const { return size_; }
+  std::uint64_t dev() const { return dev_; }
+  std::uint64_t ino() const { return ino_; }
+  // Hands the descriptor to the caller (e.g. fdopen), who closes it.
+  int release();
+
+ private:
+  int fd_ = -1;
+  std::uint64_t size_ = 0, dev_ = 0, ino_ = 0;
+};
+
+// The whole of a regular file of at most @max bytes; Error(bad_input) when it
+// cannot be read or is larger.
+std::string read_bounded(const std::string& path, std::size_t max, const char* what);
+
+// What a streaming pass over JSON text found, without building it.
+struct JsonCheck {
+  std::string problem;             // "" when the text is JSON within kMaxJsonDepth
+  bool is_object = false;          // the top-level value is an object
+  bool has_key = false;            // it has the member asked for
+  std::optional<double> number;    // that member, when it is a number
+};
+// Checks @text in one pass with O(1) memory; with @top_key, reports that
+// top-level member too.
+JsonCheck check_json(const std::string& text, const std::string& top_key = "");
+
+}  // namespace zdedup

@@ -1,0 +1,109 @@
+"""Hostile and odd inputs (issue 14, D1-D15): each test names the defect it
+pins down.  Expected figures come from how the inputs were built here."""
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+import tracefile as tf
+from conftest import BUILD
+
+
+def write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def deep(levels):
+    return "[" * levels + "]" * levels
+
+
+# --- D1: nesting depth and sizes of JSON parsed from a file -------------------
+
+def test_d1_deep_metadata_is_kept_as_text_not_a_crash(tmp_path, zdedup):
+    # 100,000 levels crashed report_json's recursive copy (SIGSEGV).
+    meta = deep(100000)
+    t = write(tmp_path / "deep.zdt", tf.header() + tf.frame(tf.META, meta.encode())
+              + tf.events_frame([tf.store(1, 7), tf.store(2, 7)]))
+    p = zdedup("report", "--json", t)
+    assert p.returncode == 0, p.stderr[-300:]
+    out = json.loads(p.stdout)
+    assert out["traces"][0]["meta"] == meta
+    assert (out["logical_pages"], out["distinct"]) == (2, 1)
+
+
+def test_d1_shallow_metadata_is_still_parsed(tmp_path, zdedup):
+    t = write(tmp_path / "ok.zdt", tf.header() + tf.frame(tf.META, b'{"kernel": {"v": [6, 12]}}'))
+    out = json.loads(zdedup("report", "--json", t, check=0).stdout)
+    assert out["traces"][0]["meta"] == {"kernel": {"v": [6, 12]}}
+
+
+def test_d1_python_report_survives_deep_metadata(tmp_path):
+    # In-process, the crash killed the interpreter: run it in a child.
+    t = write(tmp_path / "deep.zdt", tf.header() + tf.frame(tf.META, deep(100000).encode()))
+    code = ("import sys, zdedup; r = zdedup.report(sys.argv[1]); "
+            "df = zdedup.read_trace(sys.argv[1]); "
+            "print(type(r['traces'][0]['meta']).__name__, type(df.attrs['trace']['meta']).__name__)")
+    p = subprocess.run([sys.executable, "-c", code, str(t)], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(BUILD / "python")), timeout=120)
+    assert p.returncode == 0, p.stderr[-500:]
+    assert p.stdout.split() == ["str", "str"]
+
+
+def test_d1_gate_refuses_deep_json(tmp_path, zdedup):
+    r = tmp_path / "deep.json"
+    r.write_text('{"x": %s, "dedup_ratio": 2.0}' % deep(100000))
+    p = zdedup("gate", "--min-ratio", "1.5", r)
+    assert p.returncode == 2 and "nested deeper than" in p.stderr, p.stderr
+    assert p.stderr.count("\n") == 1
+
+
+# --- D13: sizes declared by a trace are checked before they are allocated ------
+
+def _limited(limit_bytes):
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+
+@pytest.mark.parametrize("declared,reason", [
+    (250_000_000, "implausible frame size"),   # beyond any frame the writer makes
+    (40_000_000, "truncated frame payload"),   # plausible, but beyond the file's end
+])
+def test_d13_declared_payload_larger_than_file_allocates_nothing(tmp_path, declared, reason):
+    # 250 MB declared, 54 KB present: the reader allocated the 250 MB first.
+    # A 64 MiB address-space limit turns any such allocation into a failure.
+    payload = os.urandom(54000)
+    t = write(tmp_path / "liar.zdt", tf.header() + tf.events_frame([tf.store(1, 1)])
+              + tf.frame(tf.EVENTS, b"", count=1, payload=payload, zsize=declared, raw_size=40))
+    p = subprocess.run([str(BUILD / "zdedup"), "report", "--json", str(t)], capture_output=True,
+                       text=True, timeout=60, preexec_fn=_limited(64 << 20))
+    assert p.returncode == 3, p.stderr
+    assert reason in p.stderr
+    assert json.loads(p.stdout)["logical_pages"] == 1
+
+
+def test_d13_frames_that_expand_implausibly_are_damage(tmp_path, zdedup):
+    # 1 M zero events per frame compress to about 1.3 KB each: three such
+    # frames made a 4 KB file worth 120 MB of events (2.1 GB in the 90 KB trace
+    # of the issue).  Real traces compress 6x-22x.
+    zeros = bytes(tf.EVENT.size * (1 << 20))
+    f = tf.frame(tf.EVENTS, zeros, count=1 << 20)
+    assert len(f) < 4096
+    t = write(tmp_path / "bomb.zdt", tf.header() + tf.events_frame([tf.store(1, 1)]) + f * 3)
+    p = zdedup("report", "--json", t)
+    assert p.returncode == 3 and "expands more than" in p.stderr, p.stderr
+    out = json.loads(p.stdout)
+    assert out["traces"][0]["events_read"] == 1
+
+
+def test_d13_gate_refuses_a_huge_report_without_parsing_it(tmp_path):
+    r = tmp_path / "huge.json"
+    with open(r, "w") as f:
+        f.write('{"dedup_ratio": 2.0, "pad": [')
+        f.write("0," * (50 << 20))
+        f.write("0]}")
+    p = subprocess.run([str(BUILD / "zdedup"), "gate", "--min-ratio", "1", str(r)],
+                       capture_output=True, text=True, timeout=60, preexec_fn=_limited(400 << 20))
+    assert p.returncode == 2 and "MiB a JSON report may have" in p.stderr, p.stderr
