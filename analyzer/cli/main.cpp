@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 0 ok/pass, 1 check failed (gate, validate), 2 bad input or usage,\n"
       "3 input damaged (salvaged result printed), 4 not possible on this host (privileges,\n"
-      "kernel features).\n\n"
+      "kernel features), 5 output could not be written (stdout, --prometheus FILE).\n\n"
       "Examples:\n"
       "  zdedup scan --pid 1234            # duplicate pages in a process's anonymous memory\n"
       "  zdedup scan --all --json          # every process, as JSON\n"

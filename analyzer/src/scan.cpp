@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "zdedup/error.h"
+#include "zdedup/input.h"
 #include "zdedup/page_hash.h"
 
 namespace zdedup {
@@ -30,17 +31,6 @@ std::uint64_t now_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
 }
-
-// Closes a descriptor on every path out of a scope.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
 
 // Reads a descriptor ahead on a thread of its own, into two buffers in turn,
 // so that copying the next block out of the page cache overlaps hashing this

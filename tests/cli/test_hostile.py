@@ -107,3 +107,70 @@ def test_d13_gate_refuses_a_huge_report_without_parsing_it(tmp_path):
     p = subprocess.run([str(BUILD / "zdedup"), "gate", "--min-ratio", "1", str(r)],
                        capture_output=True, text=True, timeout=60, preexec_fn=_limited(400 << 20))
     assert p.returncode == 2 and "MiB a JSON report may have" in p.stderr, p.stderr
+
+
+# --- D2: --prometheus PATH is written safely --------------------------------
+
+def _pages_file(tmp_path):
+    f = tmp_path / "img.raw"
+    f.write_bytes(b"\1" * 4096 * 3)  # one content three times
+    return f
+
+
+def test_d2_planted_symlink_at_the_temp_name_is_not_followed(tmp_path):
+    # The old temp name was PATH.tmp.PID: the child's PID is known in
+    # preexec_fn, so an attacker's symlink can be planted there exactly.
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    prom = tmp_path / "zdedup.prom"
+    plant = lambda: os.symlink(victim, "%s.tmp.%d" % (prom, os.getpid()))
+    p = subprocess.run([str(BUILD / "zdedup"), "scan", "-q", "--prometheus", str(prom),
+                        str(_pages_file(tmp_path))], capture_output=True, text=True,
+                       timeout=60, preexec_fn=plant)
+    assert p.returncode == 0, p.stderr
+    assert victim.read_text() == "precious\n"
+    assert "zdedup_scan_dedup_ratio 3\n" in prom.read_text()
+    assert not prom.is_symlink() and (prom.stat().st_mode & 0o777) == 0o644
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_d2_refuses_a_path_that_is_not_a_regular_file(tmp_path, zdedup, kind):
+    prom, target = tmp_path / "zdedup.prom", tmp_path / "target"
+    target.write_text("keep\n")
+    {"symlink": lambda: prom.symlink_to(target), "fifo": lambda: os.mkfifo(prom),
+     "directory": lambda: prom.mkdir()}[kind]()
+    before = os.lstat(prom)
+    p = zdedup("scan", "-q", "--prometheus", prom, _pages_file(tmp_path))
+    assert p.returncode == 2 and "not a regular file" in p.stderr, p.stderr
+    after = os.lstat(prom)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert target.read_text() == "keep\n"
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted(["img.raw", "target", prom.name])
+
+
+def test_d2_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    # RLIMIT_FSIZE makes write(2) fail with EFBIG (SIGXFSZ ignored).
+    prom = tmp_path / "zdedup.prom"
+    prom.write_text("old metrics\n")
+    os.chmod(prom, 0o640)
+
+    def limit():
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16))
+    p = subprocess.run([str(BUILD / "zdedup"), "scan", "-q", "--prometheus", str(prom),
+                        str(_pages_file(tmp_path))], capture_output=True, text=True,
+                       timeout=60, preexec_fn=limit)
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert "cannot write" in p.stderr and p.stderr.count("\n") == 1
+    assert prom.read_text() == "old metrics\n"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["img.raw", "zdedup.prom"]
+
+
+def test_d2_rewrite_keeps_the_mode_of_the_old_file(tmp_path, zdedup):
+    prom = tmp_path / "zdedup.prom"
+    prom.write_text("old\n")
+    os.chmod(prom, 0o640)
+    zdedup("scan", "-q", "--prometheus", prom, _pages_file(tmp_path), check=0)
+    assert (prom.stat().st_mode & 0o777) == 0o640
+    assert "zdedup_scan_pages 3\n" in prom.read_text()

@@ -10,7 +10,20 @@
 #include <optional>
 #include <string>
 
+#include <unistd.h>
+
 namespace zdedup {
+
+// Closes a descriptor on every path out of a scope.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
 
 // Deepest JSON accepted from a file.  Our own reports nest 4 levels; the
 // recursive copy and dump of nlohmann::json overflow the stack near 50,000.

@@ -34,7 +34,11 @@ std::string render_prometheus(const ScanResult& r);
 std::string render_prometheus(const Summary& s);
 
 // Writes @content to @path through a temporary file in the same directory and
-// rename(2), so a reader (node_exporter) never sees a half-written file.
+// rename(2), so a reader (node_exporter) never sees a half-written file.  The
+// temp file has a random name, created with O_EXCL|O_NOFOLLOW (no planted
+// symlink is followed); @path must be a regular file or absent (Error
+// bad_input otherwise) and keeps its mode (new files: 0644).  On any failure
+// @path is left as it was and Error(output_failed) is thrown.
 void write_file_atomic(const std::string& path, const std::string& content);
 
 }  // namespace zdedup
