@@ -115,20 +115,27 @@ Action add_live(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("live", "Attach BPF probes to zswap and report dedup as it happens");
-  c->add_option("interval", o->interval, "Seconds between reports")->capture_default_str();
-  c->add_option("count", o->count, "Number of reports (default: until Ctrl-C)");
+  c->add_option("interval", o->interval, "Seconds between reports (0.01 to 86400)")
+      ->capture_default_str()
+      ->check(finite_number())
+      ->check(CLI::Range(0.01, 86400.0));
+  c->add_option("count", o->count, "Number of reports (default: until Ctrl-C)")
+      ->check(whole_number(1, std::uint64_t{1} << 40));
   add_probe_options(c, o->probe);
   c->add_option("--sample", o->sample,
                 "Send every Nth stored page to user space to estimate compressed sizes with zstd "
                 "where the kernel's are unknown (6.1); 0 = off")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole_number(0, std::uint64_t{1} << 30));
   c->add_flag("--json", o->json, "One JSON object per interval");
   c->add_option("--prometheus", o->prometheus, "Rewrite a node_exporter textfile every interval");
   c->add_option("--record", o->record, "Also write every event to a trace file");
   c->add_flag("--validate", o->validate,
               "At the end, compare with the patched kernel's dedup index (exit 1 on mismatch)");
   c->add_flag("--global", o->global, "Count sharing across cgroups (default: per cgroup)");
-  c->add_option("--top", o->top, "Most shared contents in the final report")->capture_default_str();
+  c->add_option("--top", o->top, "Most shared contents in the final report (0 to 1000000)")
+      ->capture_default_str()
+      ->check(whole_number(0, kMaxTop));
   c->footer(
       "Needs root (CAP_BPF+CAP_PERFMON), BTF, fentry/fexit or kprobes, and zswap enabled; where\n"
       "one is missing it says which (exit 4) and suggests 'zdedup scan' or tests/vm/vm-run.\n"
@@ -213,7 +220,9 @@ Action add_record(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("record", "Write zswap events to a trace file");
   c->add_option("trace", o->trace, "Trace file to write")->required();
-  c->add_option("duration", o->duration, "Seconds to record (default: until Ctrl-C/SIGTERM)");
+  c->add_option("duration", o->duration, "Seconds to record (default: until Ctrl-C/SIGTERM)")
+      ->check(finite_number())
+      ->check(CLI::NonNegativeNumber);
   add_probe_options(c, o->probe);
   c->footer(
       "The trace is flushed every second, so a crash loses at most the last second.\n\n"

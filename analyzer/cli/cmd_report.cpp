@@ -21,7 +21,9 @@ Action add_report(CLI::App& app) {
       ->required();
   c->add_flag("--json", o->json, "Print one JSON object instead of the table");
   c->add_option("--prometheus", o->prometheus, "Also write node_exporter textfile metrics to FILE");
-  c->add_option("--top", o->top, "Most shared contents to list")->capture_default_str();
+  c->add_option("--top", o->top, "Most shared contents to list (0 to 1000000)")
+      ->capture_default_str()
+      ->check(whole_number(0, kMaxTop));
   c->add_flag("--global", o->global,
               "Share contents across memory cgroups (like zswap.dedup_scope=global); "
               "default: per cgroup");

@@ -22,16 +22,22 @@ Action add_scan(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
       "scan", "Hash the resident anonymous memory of processes, or files, and count duplicate pages");
-  c->add_option("--pid,-p", o->pids, "Process to scan (repeatable)");
+  // One PID per --pid: CLI11 lets a vector option take every word that
+  // follows, so "--pid 1 FILE" read FILE as a PID.
+  c->add_option("--pid,-p", o->pids, "Process to scan (repeatable: --pid 1 --pid 2)")
+      ->allow_extra_args(false)
+      ->check(whole_number(1, 2147483647));
   c->add_flag("--all,-a", o->all, "Scan every process (root sees all)");
   c->add_option("files", o->files, "Raw files (memory images, core dumps) to scan as 4 KiB pages");
   c->add_flag("--json", o->json, "Print one JSON object instead of the table");
   c->add_option("--prometheus", o->prometheus, "Also write node_exporter textfile metrics to FILE");
-  c->add_option("--top", o->top, "Most shared contents to list")->capture_default_str();
+  c->add_option("--top", o->top, "Most shared contents to list (0 to 1000000)")
+      ->capture_default_str()
+      ->check(whole_number(0, kMaxTop));
   c->add_option("--sample-every", o->sample_every,
                 "Compress every Nth non-zero page with zstd to estimate pool size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, std::uint64_t{1} << 30));
   c->add_flag("--no-progress,-q", o->quiet, "No progress line on the terminal");
   c->footer(
       "Counts pages, zero pages, distinct non-zero contents and dedup ratio =\n"

@@ -1,7 +1,11 @@
 // zdedup: the command-line shell over the analyzer library.
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -9,6 +13,37 @@
 #include "zdedup/error.h"
 
 namespace zdedup::cli {
+
+CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
+  const std::string want =
+      "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.size() <= 20 &&
+                            text.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        const unsigned long long v = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
+        if (!digits || errno == ERANGE || v < min || v > max)
+          return "expected " + want + ", got '" + text + "'";
+        return "";
+      },
+      "UINT", "whole_number");
+}
+
+CLI::Validator finite_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = text.empty() || std::isspace(static_cast<unsigned char>(text[0]))
+                             ? 0
+                             : std::strtod(text.c_str(), &end);
+        if (!end || *end != '\0' || errno == ERANGE || !std::isfinite(v))
+          return "expected a finite number, got '" + text + "'";
+        return "";
+      },
+      "NUMBER", "finite_number");
+}
 
 void error_line(const std::string& message) { std::fprintf(stderr, "zdedup: %s\n", message.c_str()); }
 
@@ -57,8 +92,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    cli::error_line(e.what());
-    std::fprintf(stderr, "Run 'zdedup --help' for usage.\n");
+    // One line, as every error is (CLI11's own messages may span several).
+    std::string m = e.what();
+    for (char& ch : m)
+      if (ch == '\n') ch = ' ';
+    while (!m.empty() && m.back() == ' ') m.pop_back();
+    cli::error_line(m + " (see 'zdedup --help')");
     return static_cast<int>(Exit::bad_input);
   }
   try {

@@ -43,8 +43,13 @@ GateResult gate(const std::string& input, const GateOptions& o) {
     throw Error(Exit::bad_input, "--baseline needs --max-drop PCT");
   if (o.max_drop_pct && !o.baseline)
     throw Error(Exit::bad_input, "--max-drop needs --baseline FILE");
-  if (o.max_drop_pct && (*o.max_drop_pct < 0 || *o.max_drop_pct > 100))
+  // Written so that NaN fails too: every comparison with it is false.
+  if (o.max_drop_pct && !(*o.max_drop_pct >= 0 && *o.max_drop_pct <= 100))
     throw Error(Exit::bad_input, "--max-drop must be a percentage between 0 and 100");
+  if (o.min_ratio && !(*o.min_ratio >= 1 && std::isfinite(*o.min_ratio)))
+    throw Error(Exit::bad_input,
+                "--min-ratio must be a finite number >= 1 (a dedup ratio is never below 1, "
+                "so a lower minimum would always pass)");
   GateResult r;
   r.ratio = read_dedup_ratio(input);
   r.pass = true;

@@ -9,7 +9,9 @@ import sys
 import pytest
 
 import tracefile as tf
-from conftest import BUILD
+from conftest import BUILD, REPO
+
+SAMPLE_TRACE = REPO / "tests" / "data" / "vm-sample.zdt"
 
 
 def write(path, data):
@@ -174,3 +176,79 @@ def test_d2_rewrite_keeps_the_mode_of_the_old_file(tmp_path, zdedup):
     zdedup("scan", "-q", "--prometheus", prom, _pages_file(tmp_path), check=0)
     assert (prom.stat().st_mode & 0o777) == 0o640
     assert "zdedup_scan_pages 3\n" in prom.read_text()
+
+
+# --- D3: gate refuses thresholds it cannot judge with ------------------------
+
+def _report(tmp_path, name, ratio):
+    f = tmp_path / name
+    f.write_text(json.dumps({"dedup_ratio": ratio}))
+    return f
+
+
+@pytest.mark.parametrize("value", ["", "nan", "NaN", "inf", "-inf", "1e400", "2x", " 2", "-1", "0.5"])
+def test_d3_gate_min_ratio_must_be_a_usable_number(tmp_path, zdedup, value):
+    # '' is what an unset CI variable gives: it passed against "minimum 0".
+    p = zdedup("gate", "--min-ratio", value, _report(tmp_path, "r.json", 2.0))
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    assert "PASS" not in p.stdout and p.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["", "nan", "inf", "-inf", "-0.1", "100.5"])
+def test_d3_gate_max_drop_must_be_a_percentage(tmp_path, zdedup, value):
+    p = zdedup("gate", "--baseline", _report(tmp_path, "b.json", 2.0), "--max-drop", value,
+               _report(tmp_path, "r.json", 1.0))
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    assert p.stderr.count("\n") == 1
+
+
+def test_d3_gate_boundaries_still_judge(tmp_path, zdedup):
+    r = _report(tmp_path, "r.json", 2.0)
+    assert zdedup("gate", "--min-ratio", "1", r).returncode == 0
+    assert zdedup("gate", "--min-ratio", "2", r).returncode == 0
+    assert zdedup("gate", "--min-ratio", "2.0001", r).returncode == 1
+    b = _report(tmp_path, "b.json", 4.0)  # 2.0 against 4.0 is a 50 % drop
+    assert zdedup("gate", "--baseline", b, "--max-drop", "50", r).returncode == 0
+    assert zdedup("gate", "--baseline", b, "--max-drop", "49.9", r).returncode == 1
+
+
+# --- D10, D12: numbers and parse errors on the command line -------------------
+
+@pytest.mark.parametrize("args", [
+    ["scan", "--top", "-1"], ["scan", "--top", "99999999999999999999"], ["scan", "--top", ""],
+    ["scan", "--sample-every", "0"], ["report", "--top", "-1"], ["live", "1", "-1"],
+    ["live", "nan"], ["live", "0"], ["scan", "--pid", "-5"], ["scan", "--pid", "x"],
+])
+def test_d10_bad_numbers_are_refused_in_one_short_line(tmp_path, zdedup, args):
+    f = tmp_path / "x.raw"
+    f.write_bytes(b"\1" * 4096)
+    # A valid input, so that only the number can be what is refused.
+    p = zdedup(*args, SAMPLE_TRACE if args[0] == "report" else f)
+    assert p.returncode == 2, (p.returncode, p.stdout[:200], p.stderr)
+    assert p.stderr.startswith("zdedup: ") and p.stderr.count("\n") == 1
+    # --sample-every 0 printed a 300-digit number.
+    assert len(p.stderr) < 200, p.stderr
+
+
+def test_d10_top_limits_the_list(tmp_path, zdedup):
+    f = tmp_path / "x.raw"
+    f.write_bytes(b"".join(bytes([i]) * 4096 * 2 for i in range(1, 6)))  # 5 contents, twice each
+    assert len(json.loads(zdedup("scan", "--json", "--top", "3", f, check=0).stdout)["top"]) == 3
+    assert json.loads(zdedup("scan", "--json", "--top", "0", f, check=0).stdout)["top"] == []
+
+
+@pytest.mark.parametrize("args", [["scan", "--bogus"], ["report"], ["gate", "--min-ratio"]])
+def test_d12_parse_errors_are_one_line(zdedup, args):
+    p = zdedup(*args)
+    assert p.returncode == 2 and p.stderr.startswith("zdedup: ")
+    assert p.stderr.count("\n") == 1, p.stderr
+
+
+def test_d12_pid_takes_one_value_and_files_stay_files(tmp_path, zdedup):
+    # "--pid PID FILE" read FILE as a second PID and failed to convert it.
+    f = tmp_path / "x.raw"
+    f.write_bytes(b"\1" * 4096 * 2)
+    p = zdedup("scan", "--json", "-q", "--pid", os.getpid(), f)
+    assert p.returncode == 0, p.stderr
+    kinds = sorted(s["kind"] for s in json.loads(p.stdout)["sources"])
+    assert kinds == ["file", "pid"]
