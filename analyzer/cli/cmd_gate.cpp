@@ -1,5 +1,3 @@
-#include <cstdio>
-
 #include "commands.h"
 #include "zdedup/error.h"
 #include "zdedup/gate.h"
@@ -35,7 +33,7 @@ Action add_gate(CLI::App& app) {
     if (base->count()) g.baseline = o->baseline;
     if (drop->count()) g.max_drop_pct = o->max_drop;
     GateResult r = gate(o->input, g);
-    std::printf("%s\n", r.explanation.c_str());
+    emit(r.explanation + "\n");
     return static_cast<int>(r.pass ? Exit::ok : Exit::check_failed);
   };
 }

@@ -33,7 +33,7 @@ CLI::Validator finite_number();
 void error_line(const std::string& message);
 // True when progress lines should be drawn (stderr is a terminal).
 bool progress_wanted();
-// Writes @text to stdout and flushes it.
+// Writes @text to stdout and flushes it; Error(output_failed) when it fails.
 void emit(const std::string& text);
 
 }  // namespace zdedup::cli

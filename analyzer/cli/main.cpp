@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -50,8 +51,14 @@ void error_line(const std::string& message) { std::fprintf(stderr, "zdedup: %s\n
 bool progress_wanted() { return isatty(fileno(stderr)); }
 
 void emit(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  // A result that did not reach stdout (disk full, I/O error) must not exit 0:
+  // a CI step or a cron job would take the missing output for a success.
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    const int e = errno ? errno : EIO;
+    std::clearerr(stdout);
+    throw Error(Exit::output_failed, std::string("cannot write to standard output: ") + std::strerror(e));
+  }
 }
 
 }  // namespace zdedup::cli

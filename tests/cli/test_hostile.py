@@ -252,3 +252,20 @@ def test_d12_pid_takes_one_value_and_files_stay_files(tmp_path, zdedup):
     assert p.returncode == 0, p.stderr
     kinds = sorted(s["kind"] for s in json.loads(p.stdout)["sources"])
     assert kinds == ["file", "pid"]
+
+
+# --- D4: output that does not reach stdout is an error ------------------------
+
+@pytest.mark.parametrize("args", [
+    ["report", "--json", SAMPLE_TRACE], ["report", SAMPLE_TRACE],
+    ["scan", "--json", "IMG"], ["scan", "IMG"], ["gate", "--min-ratio", "1", SAMPLE_TRACE],
+])
+def test_d4_write_error_on_stdout_exits_5(tmp_path, args):
+    img = tmp_path / "img.raw"
+    img.write_bytes(b"\1" * 4096 * 4)
+    cmd = [str(BUILD / "zdedup")] + [str(img) if a == "IMG" else str(a) for a in args]
+    with open("/dev/full", "w") as full:
+        p = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert p.stderr.endswith("cannot write to standard output: No space left on device\n")
+    assert p.stderr.count("\n") == 1
