@@ -92,14 +92,16 @@ InputFile::InputFile(const std::string& path, const char* what, Allow allow) {
     ::close(fd_);
     throw Error(Exit::bad_input, std::string("cannot open ") + what + " " + path + ": " + std::strerror(e));
   }
-  const bool ok = S_ISREG(st.st_mode) || (allow == Allow::regular_or_block && S_ISBLK(st.st_mode));
+  const bool ok = S_ISREG(st.st_mode) ||
+                  (allow == Allow::stream && (S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)));
   if (!ok) {
     ::close(fd_);
     throw Error(Exit::bad_input, path + " is " + file_type(st.st_mode) + ", not a " + what +
-                                     (allow == Allow::regular_or_block
-                                          ? " (regular files and block devices only)"
+                                     (allow == Allow::stream
+                                          ? " (regular files, block devices and pipes only)"
                                           : " (regular files only)"));
   }
+  fifo_ = S_ISFIFO(st.st_mode);
   ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
   size_ = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
   dev_ = st.st_dev;

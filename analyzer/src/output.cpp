@@ -148,6 +148,7 @@ json to_json(const ScanResult& r) {
               {"partial_pages", r.partial_pages},
               {"swapped_pages", r.swapped_pages},
               {"processes_skipped", r.processes_skipped},
+              {"kernel_threads", r.kernel_threads},
               {"sample",
                {{"compressor", "zstd"},
                 {"every", r.sample_every},

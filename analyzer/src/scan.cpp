@@ -174,6 +174,31 @@ std::uint64_t rss_anon_bytes(pid_t pid) {
   return 0;
 }
 
+// Kernel threads have no user memory: their pagemap answers ESRCH, which
+// looked like a process that exited.  PF_KTHREAD is in /proc/PID/stat's
+// flags, the 9th field, the 7th after the parenthesised comm.
+bool is_kernel_thread(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return false;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 0; i < 7 && fields >> field; ++i) {
+  }
+  constexpr unsigned long kPfKthread = 0x00200000;
+  return !field.empty() && (std::strtoul(field.c_str(), nullptr, 10) & kPfKthread);
+}
+
+// What to suggest when reading a process's memory is denied.  Root is
+// denied too, by ptrace access checks (Yama, an LSM, another user namespace).
+std::string denied_hint() {
+  return ::geteuid() == 0 ? "permission denied even to root: ptrace restrictions such as Yama "
+                            "ptrace_scope or an LSM, or another user namespace"
+                          : "permission denied; run as root or as the owner with ptrace allowed";
+}
+
 bool pid_exists(pid_t pid) {
   struct stat st;
   return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
@@ -257,23 +282,28 @@ void Scanner::add_buffer(const void* data, std::size_t size, const std::string& 
 }
 
 void Scanner::add_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0)
-    throw Error(errno == EACCES ? Exit::unsupported : Exit::bad_input,
-                "cannot open " + path + ": " + std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd.fd, &st) == 0 && S_ISDIR(st.st_mode))
-    throw Error(Exit::bad_input, path + " is a directory");
+  // Non-blocking open and a type check: a FIFO without a writer blocked
+  // open(2) forever, and a character device (/dev/zero) never ends.
+  InputFile in(path, "file to scan", InputFile::Allow::stream);
+  if (!seen_files_.insert({in.dev(), in.ino()}).second) {
+    r_.warnings.push_back(path + ": the same file as one already scanned; counted once");
+    return;
+  }
+  const int fd = in.fd();
   ScanSource src;
   src.name = path;
   src.kind = "file";
   current_ = path;
-  if (S_ISREG(st.st_mode)) bytes_total_ += static_cast<std::uint64_t>(st.st_size);
-  ReadAhead reader(fd.fd, kChunkPages * kPageSize);
+  bytes_total_ += in.size();
+  ReadAhead reader(fd, kChunkPages * kPageSize);
   for (;;) {
     const ReadAhead::Block b = reader.next();
     const std::size_t whole = b.bytes / kPageSize;
     feed_pages(b.data, whole, src);
+    if (b.error && src.pages == 0 && b.bytes == 0)
+      // Nothing read at all (/proc/self/mem at offset 0): an error, not an
+      // empty file with a warning.
+      throw Error(Exit::bad_input, "cannot read " + path + ": " + std::strerror(b.error));
     if (b.error) {
       // Keep what was hashed; the source says where it stopped.
       src.status = std::string("error: ") + std::strerror(b.error);
@@ -285,7 +315,9 @@ void Scanner::add_file(const std::string& path) {
       break;
     }
   }
-  if (src.pages == 0 && src.tail_bytes == 0) r_.warnings.push_back(path + ": empty file");
+  if (src.pages == 0 && src.tail_bytes == 0)
+    r_.warnings.push_back(path + (in.is_fifo() ? ": a pipe with no writer, or one that sent nothing"
+                                               : ": empty file"));
   if (src.tail_bytes)
     r_.warnings.push_back(path + ": size is not a multiple of 4096; last " +
                           std::to_string(src.tail_bytes) +
@@ -295,6 +327,10 @@ void Scanner::add_file(const std::string& path) {
 
 Scanner::PidOutcome Scanner::scan_pid(pid_t pid, ScanSource& src) {
   const std::string base = "/proc/" + std::to_string(pid);
+  if (is_kernel_thread(pid)) {
+    src.status = kKernelThread;
+    return PidOutcome::kernel_thread;
+  }
   std::vector<Vma> vmas;
   int err = 0;
   if (!read_anon_vmas(pid, vmas, err))
@@ -342,6 +378,10 @@ Scanner::PidOutcome Scanner::scan_pid(pid_t pid, ScanSource& src) {
 void Scanner::add_pid(pid_t pid) {
   if (pid <= 0 || !pid_exists(pid))
     throw Error(Exit::bad_input, "no such process: " + std::to_string(pid));
+  if (!seen_pids_.insert(pid).second) {
+    r_.warnings.push_back("pid " + std::to_string(pid) + " given more than once; counted once");
+    return;
+  }
   ScanSource src;
   src.kind = "pid";
   src.name = "pid " + std::to_string(pid) + " (" + read_comm(pid) + ")";
@@ -350,10 +390,12 @@ void Scanner::add_pid(pid_t pid) {
   switch (scan_pid(pid, src)) {
     case PidOutcome::ok:
       break;
+    case PidOutcome::kernel_thread:
+      r_.warnings.push_back(src.name + " is a kernel thread: no user memory to scan");
+      break;
     case PidOutcome::denied:
-      throw Error(Exit::unsupported, "permission denied reading the memory of pid " +
-                                         std::to_string(pid) +
-                                         " (run as root or as its owner with ptrace allowed)");
+      throw Error(Exit::unsupported,
+                  "cannot read the memory of pid " + std::to_string(pid) + ": " + denied_hint());
     case PidOutcome::gone:
       if (src.pages == 0 && !pid_exists(pid))
         throw Error(Exit::bad_input, "process " + std::to_string(pid) + " exited before it could be scanned");
@@ -372,13 +414,16 @@ void Scanner::add_all_processes() {
   while (dirent* e = ::readdir(d)) {
     char* end = nullptr;
     long p = std::strtol(e->d_name, &end, 10);
-    if (end && *end == '\0' && p > 0 && p != ::getpid()) pids.push_back(static_cast<pid_t>(p));
+    // Skips this process, and any --pid already scanned (counted once).
+    if (end && *end == '\0' && p > 0 && p != ::getpid() && !seen_pids_.count(static_cast<pid_t>(p)))
+      pids.push_back(static_cast<pid_t>(p));
   }
   ::closedir(d);
   std::sort(pids.begin(), pids.end());
   for (pid_t p : pids) bytes_total_ += rss_anon_bytes(p);
   std::uint64_t denied = 0, gone = 0;
   for (pid_t p : pids) {
+    seen_pids_.insert(p);
     ScanSource src;
     src.kind = "pid";
     src.name = "pid " + std::to_string(p) + " (" + read_comm(p) + ")";
@@ -394,13 +439,16 @@ void Scanner::add_all_processes() {
         ++gone;
         src.status = "exited";
         break;
+      case PidOutcome::kernel_thread:
+        ++r_.kernel_threads;
+        break;
     }
     if (src.pages || src.status == "ok") r_.sources.push_back(src);
   }
   r_.processes_skipped += denied + gone;
   if (denied)
-    r_.warnings.push_back(std::to_string(denied) +
-                          " processes could not be read (permission denied; run as root)");
+    r_.warnings.push_back(std::to_string(denied) + " processes could not be read (" +
+                          denied_hint() + ")");
   if (gone) r_.warnings.push_back(std::to_string(gone) + " processes exited during the scan");
 }
 

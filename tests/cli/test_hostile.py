@@ -269,3 +269,131 @@ def test_d4_write_error_on_stdout_exits_5(tmp_path, args):
     assert p.returncode == 5, (p.returncode, p.stderr)
     assert p.stderr.endswith("cannot write to standard output: No space left on device\n")
     assert p.stderr.count("\n") == 1
+
+
+# --- D14, D9, D11: inputs that are not what they seem -------------------------
+
+@pytest.mark.parametrize("args", [["gate", "--min-ratio", "1"], ["report"]])
+def test_d14_a_fifo_is_refused_without_blocking(tmp_path, args):
+    # Nobody opens the FIFO for writing: open(2) without O_NONBLOCK waited forever.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    p = subprocess.run([str(BUILD / "zdedup")] + args + [str(fifo)], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 2 and "is a FIFO" in p.stderr, p.stderr
+    assert p.stderr.count("\n") == 1
+
+
+def test_d14_scan_of_a_fifo_without_writer_returns_at_once(tmp_path):
+    # scan reads pipes (zcat core | zdedup scan /dev/stdin); a FIFO nobody
+    # writes to is empty, not a hang.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    p = subprocess.run([str(BUILD / "zdedup"), "scan", "--json", str(fifo)], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["pages"] == 0 and "pipe with no writer" in p.stderr
+
+
+def test_d14_scan_reads_a_pipe(tmp_path):
+    data = b"".join(bytes([i]) * 4096 for i in (1, 1, 2))
+    p = subprocess.run([str(BUILD / "zdedup"), "scan", "--json", "/dev/stdin"], input=data,
+                       capture_output=True, timeout=10)
+    out = json.loads(p.stdout)
+    assert (out["pages"], out["distinct"]) == (3, 2)
+
+
+def test_d9_unreadable_file_is_an_error_not_an_empty_file(zdedup):
+    # /proc/self/mem fails with EIO at offset 0: it said "read failed after 0
+    # pages" and "empty file", and exited 0.
+    p = zdedup("scan", "/proc/self/mem")
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "cannot read /proc/self/mem" in p.stderr and "empty file" not in p.stderr
+    assert p.stderr.count("\n") == 1
+
+
+def test_d9_a_character_device_is_refused(zdedup):
+    p = subprocess.run([str(BUILD / "zdedup"), "scan", "/dev/zero"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 2 and "character device" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("fields,needle", [
+    (dict(version=2), "unsupported trace version 2 (this zdedup reads 1)"),
+    (dict(header_size=64), "header says it is 64 bytes"),
+    (dict(event_size=48), "trace events are 48 bytes"),
+])
+def test_d11_header_fields_are_named_one_by_one(tmp_path, zdedup, fields, needle):
+    # A wrong event or header size said "unsupported trace version 1 (this zdedup reads 1)".
+    t = write(tmp_path / "h.zdt", tf.header(**fields) + tf.events_frame([tf.store(1, 1)]))
+    p = zdedup("report", t)
+    assert p.returncode == 2 and needle in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("args", [["report"], ["gate", "--min-ratio", "1"], ["scan"]])
+def test_d11_a_directory_is_called_a_directory(tmp_path, zdedup, args):
+    # report DIR said "empty file"; gate DIR "internal error: basic_filebuf::underflow".
+    p = zdedup(*args, tmp_path)
+    assert p.returncode == 2 and "is a directory" in p.stderr, p.stderr
+    assert "internal error" not in p.stderr and "empty file" not in p.stderr
+
+
+# --- D15: a source named twice is counted once --------------------------------
+
+def test_d15_same_file_twice_by_any_name_counts_once(tmp_path, zdedup):
+    f = tmp_path / "img.raw"
+    f.write_bytes(b"".join(bytes([i]) * 4096 for i in (1, 2, 2)))
+    os.link(f, tmp_path / "hardlink")
+    p = zdedup("scan", "--json", f, tmp_path / "." / "img.raw", tmp_path / "hardlink", check=0)
+    out = json.loads(p.stdout)
+    assert (out["pages"], out["distinct"], out["duplicate_pages"]) == (3, 2, 1)
+    assert len(out["sources"]) == 1 and p.stderr.count("counted once") == 2
+
+
+def test_d15_same_pid_twice_counts_once(zdedup):
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        p = zdedup("scan", "--json", "-q", "--pid", child.pid, "--pid", child.pid, check=0)
+    finally:
+        child.kill()
+        child.wait()
+    out = json.loads(p.stdout)
+    assert [s["name"] for s in out["sources"]] == ["pid %d (sleep)" % child.pid]
+    assert sum(s["pages"] for s in out["sources"]) == out["pages"]
+    assert "counted once" in p.stderr
+
+
+# --- D5: kernel threads are not processes that exited --------------------------
+
+PF_KTHREAD = 0x00200000
+
+
+def _kernel_threads():
+    """PIDs whose /proc/PID/stat flags (9th field) have PF_KTHREAD."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open("/proc/%s/stat" % d).read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[6]) & PF_KTHREAD:
+                pids.append(int(d))
+    return sorted(pids)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/2/comm") or open("/proc/2/comm").read() != "kthreadd\n",
+                    reason="no kernel threads visible in this PID namespace")
+def test_d5_kernel_threads_are_named_as_such(zdedup):
+    # The first kernel threads (kthreadd, the per-CPU ones) live as long as the machine.
+    kthreads = _kernel_threads()[:8]
+    args = [a for pid in kthreads for a in ("--pid", pid)]
+    p = zdedup("scan", "--json", "-q", *args, check=0)
+    src = json.loads(p.stdout)["sources"]
+    assert [(s["status"], s["pages"]) for s in src] == [("kernel thread, no user memory", 0)] * len(kthreads)
+    assert "exited" not in p.stderr
+    expected = len(_kernel_threads())
+    out = json.loads(zdedup("scan", "--all", "--json", "-q", check=0).stdout)
+    # kworkers come and go between the two counts; processes exiting during
+    # the scan (a build next door) are skipped, kernel threads no longer are.
+    assert abs(out["kernel_threads"] - expected) <= 5 and out["kernel_threads"] > 0

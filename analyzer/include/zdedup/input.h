@@ -35,11 +35,12 @@ constexpr std::size_t kMaxReportBytes = std::size_t{16} << 20;
 // A file opened for reading, closed on destruction.
 class InputFile {
  public:
-  enum class Allow { regular, regular_or_block };
+  // stream: also block devices and pipes/FIFOs (`zcat core.gz | zdedup scan
+  // /dev/stdin`); a FIFO nobody writes to then reads as empty at once.
+  enum class Allow { regular, stream };
   // Opens @path with O_NONBLOCK (so a FIFO cannot block in open(2)) and
   // refuses, with Error(bad_input) naming the file type, anything but a
-  // regular file (or a block device, with Allow::regular_or_block); then
-  // clears O_NONBLOCK.  @what names the input in messages ("trace", "report").
+  // regular file (and what Allow::stream adds); then clears O_NONBLOCK.  @what names the input in messages ("trace", "report").
   // EACCES maps to Exit::unsupported (privileges), other errors to bad_input.
   InputFile(const std::string& path, const char* what, Allow allow = Allow::regular);
   ~InputFile();
@@ -47,16 +48,18 @@ class InputFile {
   InputFile& operator=(const InputFile&) = delete;
 
   int fd() const { return fd_; }
-  // Size in bytes for a regular file (st_size), 0 for a block device.
+  // Size in bytes for a regular file (st_size), else 0.
   std::uint64_t size() const { return size_; }
   std::uint64_t dev() const { return dev_; }
   std::uint64_t ino() const { return ino_; }
+  bool is_fifo() const { return fifo_; }
   // Hands the descriptor to the caller (e.g. fdopen), who closes it.
   int release();
 
  private:
   int fd_ = -1;
   std::uint64_t size_ = 0, dev_ = 0, ino_ = 0;
+  bool fifo_ = false;
 };
 
 // The whole of a regular file of at most @max bytes; Error(bad_input) when it
