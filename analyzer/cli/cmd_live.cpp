@@ -187,7 +187,7 @@ Action add_live(CLI::App& app) {
         for (const ProgramCost& cost : iv.costs)
           j["bpf_programs"].push_back({{"name", cost.name}, {"runs", cost.runs},
                                        {"ns_per_run", cost.run_ns / cost.runs}});
-        emit(j.dump() + "\n");
+        emit(json_text(j) + "\n");
       } else {
         if (!header) emit(kIntervalHeader);
         header = true;
@@ -206,7 +206,7 @@ Action add_live(CLI::App& app) {
       return static_cast<int>(Exit::bad_input);
     }
     Validation v = validate(index, r.drops, k);
-    emit(o->json ? to_json(v).dump() + "\n" : render_table(v));
+    emit(o->json ? json_text(to_json(v)) + "\n" : render_table(v));
     return static_cast<int>(!v.judged ? Exit::bad_input : v.pass ? Exit::ok : Exit::check_failed);
   };
 }
@@ -277,7 +277,7 @@ Action add_validate(CLI::App& app) {
                                        std::to_string(reader.info().damage->offset) +
                                        "; cannot validate a partial trace");
     Validation v = validate(index, reader.info().drops, k);
-    emit(o->json ? to_json(v).dump(2) + "\n" : render_table(v));
+    emit(o->json ? json_text(to_json(v), 2) + "\n" : render_table(v));
     if (!v.judged && !k.present) {
       Summary s = summarize(index, 5);
       emit(render_table(s, "dedup potential measured by the probes (unpatched kernel):"));

@@ -39,9 +39,8 @@ Action add_report(CLI::App& app) {
     AnalyzeOptions ao;
     ao.top_n = o->top;
     ao.global_scope = o->global;
-    std::vector<TraceReport> reports;
-    for (const std::string& t : o->traces) reports.push_back(analyze_trace(t, ao));
-    emit(o->json ? report_json(reports, o->top).dump(2) + "\n" : render_report_table(reports, o->top));
+    std::vector<TraceReport> reports = analyze_traces(o->traces, ao);
+    emit(o->json ? json_text(report_json(reports, o->top), 2) + "\n" : render_report_table(reports, o->top));
     if (!o->prometheus.empty())
       write_file_atomic(o->prometheus, render_prometheus(combine(reports, o->top)));
     int status = static_cast<int>(Exit::ok);

@@ -49,8 +49,6 @@ Action add_scan(CLI::App& app) {
       "  zdedup scan /var/crash/core.1234 --top 5\n"
       "  zdedup scan --all --prometheus /var/lib/node_exporter/zdedup.prom -q");
   return [o]() {
-    if (o->pids.empty() && !o->all && o->files.empty())
-      throw Error(Exit::bad_input, "scan needs --pid PID, --all or FILE... (see zdedup scan --help)");
     ScanOptions so;
     so.top_n = o->top;
     so.sample_every = o->sample_every;
@@ -65,14 +63,14 @@ Action add_scan(CLI::App& app) {
           std::fprintf(stderr, "\r\033[Kscanning %s: %s", p.current.c_str(),
                        format_bytes(p.bytes_done).c_str());
       };
-    Scanner scanner(so);
-    for (const std::string& f : o->files) scanner.add_file(f);
-    for (int pid : o->pids) scanner.add_pid(pid);
-    if (o->all) scanner.add_all_processes();
+    ScanRequest req;
+    req.files = o->files;
+    req.pids.assign(o->pids.begin(), o->pids.end());
+    req.all = o->all;
+    ScanResult r = scan(req, so);
     if (drew) std::fprintf(stderr, "\r\033[K");
-    ScanResult r = scanner.result();
     for (const std::string& w : r.warnings) error_line("warning: " + w);
-    emit(o->json ? to_json(r).dump(2) + "\n" : render_table(r));
+    emit(o->json ? json_text(to_json(r), 2) + "\n" : render_table(r));
     if (!o->prometheus.empty()) write_file_atomic(o->prometheus, render_prometheus(r));
     return static_cast<int>(Exit::ok);
   };

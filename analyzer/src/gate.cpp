@@ -11,6 +11,8 @@
 namespace zdedup {
 
 std::string read_report(const std::string& path, double* ratio) {
+  if (is_trace_file(path))
+    throw Error(Exit::bad_input, path + " is a trace, not a JSON report (report it first)");
   std::string text = read_bounded(path, kMaxReportBytes, "JSON report");
   JsonCheck c = check_json(text, "dedup_ratio");
   if (!c.problem.empty()) throw Error(Exit::bad_input, path + ": " + c.problem);

@@ -194,6 +194,10 @@ json report_json(const std::vector<TraceReport>& reports, std::size_t top_n) {
   return j;
 }
 
+std::string json_text(const json& j, int indent) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 std::string render_table(const ScanResult& r) {
   std::string s;
   s += fmt("zdedup scan: %zu source%s, %s hashed in %.2f s\n", r.sources.size(),

@@ -478,4 +478,15 @@ ScanResult Scanner::result() const {
   return r;
 }
 
+ScanResult scan(const ScanRequest& request, ScanOptions options) {
+  if (request.files.empty() && request.pids.empty() && !request.all)
+    throw Error(Exit::bad_input,
+                "scan needs --pid PID, --all or FILE... (Python: pid=, all=True or files=)");
+  Scanner scanner(std::move(options));
+  for (const std::string& f : request.files) scanner.add_file(f);
+  for (pid_t p : request.pids) scanner.add_pid(p);
+  if (request.all) scanner.add_all_processes();
+  return scanner.result();
+}
+
 }  // namespace zdedup

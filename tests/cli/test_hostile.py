@@ -397,3 +397,14 @@ def test_d5_kernel_threads_are_named_as_such(zdedup):
     # kworkers come and go between the two counts; processes exiting during
     # the scan (a build next door) are skipped, kernel threads no longer are.
     assert abs(out["kernel_threads"] - expected) <= 5 and out["kernel_threads"] > 0
+
+
+def test_d8_scan_json_of_a_file_name_that_is_not_utf8(tmp_path):
+    # nlohmann's dump threw on the name: "internal error", exit 2.
+    name = os.fsencode(str(tmp_path)) + b"/img\xff.raw"
+    with open(name, "wb") as f:
+        f.write(b"\1" * 4096)
+    p = subprocess.run([str(BUILD / "zdedup"), "scan", "--json", name], capture_output=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["sources"][0]["name"].endswith("img\ufffd.raw")

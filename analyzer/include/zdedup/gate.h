@@ -21,7 +21,8 @@ struct GateResult {
 
 // The text of the JSON report at @path, checked as gate checks it: a regular
 // file of at most kMaxReportBytes, JSON no deeper than kMaxJsonDepth, an
-// object whose "dedup_ratio" is a finite number >= 1 (stored in *ratio).
+// object whose "dedup_ratio" is a finite number >= 1 (stored in *ratio), not
+// a trace.
 // Throws Error(bad_input) otherwise.
 std::string read_report(const std::string& path, double* ratio = nullptr);
 

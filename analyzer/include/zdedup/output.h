@@ -25,6 +25,11 @@ nlohmann::json to_json(const ScanResult& r);
 // One or more traces: the combined summary at top level, per trace below.
 nlohmann::json report_json(const std::vector<TraceReport>& reports, std::size_t top_n);
 
+// JSON as every shell prints it.  Names come from the system as bytes (file
+// names, process names) and need not be UTF-8: invalid bytes become U+FFFD
+// instead of nlohmann's type_error.
+std::string json_text(const nlohmann::json& j, int indent = -1);
+
 std::string render_table(const ScanResult& r);
 std::string render_table(const Summary& s, const std::string& title);
 std::string render_report_table(const std::vector<TraceReport>& reports, std::size_t top_n);

@@ -124,4 +124,15 @@ class Scanner {
   std::vector<unsigned char> zbuf_;
 };
 
+// What one scan covers: files, then processes, then (all) every other one.
+struct ScanRequest {
+  std::vector<std::string> files;
+  std::vector<pid_t> pids;
+  bool all = false;
+};
+
+// The one entry point of the shells (CLI, Python).  Throws Error(bad_input)
+// when @request names nothing, and what Scanner's add_* throw.
+ScanResult scan(const ScanRequest& request, ScanOptions options = {});
+
 }  // namespace zdedup
