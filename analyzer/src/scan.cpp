@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -130,6 +132,24 @@ struct Vma {
   std::uint64_t start, end;
 };
 
+// PAGEMAP_SCAN (Linux 6.7, include/uapi/linux/fs.h; Debian 12's headers
+// predate it): lists the present and swapped ranges of a mapping, so a scan
+// costs what is resident, not what is mapped.  Reading the pagemap instead
+// costs 8 bytes per virtual page: 2 GiB for a 1 TiB MAP_NORESERVE mapping
+// (0.82 s with 3.5 MB resident; 47.6 of a 48.5 s scan --all for one ASan
+// process).
+namespace pagemap_scan {
+struct page_region {
+  std::uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+  std::uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted,
+      category_mask, category_anyof_mask, return_mask;
+};
+constexpr unsigned long kIoctl = _IOWR('f', 16, pm_scan_arg);
+constexpr std::uint64_t kPresent = 1u << 3, kSwapped = 1u << 4;
+}  // namespace pagemap_scan
+
 // Private anonymous mappings: what can end up in zswap as anonymous memory.
 bool read_anon_vmas(pid_t pid, std::vector<Vma>& out, int& err) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
@@ -223,7 +243,11 @@ std::uint64_t ScanResult::est_dedup_compressed_bytes() const {
 }
 
 Scanner::Scanner(ScanOptions options)
-    : opt_(std::move(options)), start_ns_(now_ns()), zctx_(ZSTD_createCCtx()) {
+    : opt_(std::move(options)),
+      // Test hook: the pagemap walk of kernels before 6.7, on any kernel.
+      pagemap_scan_(!std::getenv("ZDEDUP_TEST_NO_PAGEMAP_SCAN")),
+      start_ns_(now_ns()),
+      zctx_(ZSTD_createCCtx()) {
   if (!opt_.sample_every) opt_.sample_every = 1;
   r_.sample_every = opt_.sample_every;
   zbuf_.resize(ZSTD_compressBound(kPageSize));
@@ -340,39 +364,85 @@ Scanner::PidOutcome Scanner::scan_pid(pid_t pid, ScanSource& src) {
   Fd mem(::open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
   if (mem.fd < 0) return errno == EACCES || errno == EPERM ? PidOutcome::denied : PidOutcome::gone;
 
-  std::vector<std::uint64_t> pmap(kChunkPages);
   std::vector<unsigned char> buf(kChunkPages * kPageSize);
   for (const Vma& v : vmas) {
-    for (std::uint64_t addr = v.start; addr < v.end;) {
-      std::size_t n = std::min<std::uint64_t>(kChunkPages, (v.end - addr) / kPageSize);
-      ssize_t got = ::pread(pm.fd, pmap.data(), n * sizeof(std::uint64_t),
-                            static_cast<off_t>(addr / kPageSize * sizeof(std::uint64_t)));
-      if (got <= 0) return PidOutcome::gone;
-      n = static_cast<std::size_t>(got) / sizeof(std::uint64_t);
-      // Read runs of present pages; bit 63 = present, bit 62 = swapped.
-      for (std::size_t i = 0; i < n;) {
-        if (!(pmap[i] >> 63 & 1)) {
-          if (pmap[i] >> 62 & 1) ++src.swapped_pages;
-          ++i;
-          continue;
-        }
-        std::size_t j = i;
-        while (j < n && (pmap[j] >> 63 & 1)) ++j;
-        std::size_t bytes = (j - i) * kPageSize;
-        ssize_t r = ::pread(mem.fd, buf.data(), bytes, static_cast<off_t>(addr + i * kPageSize));
-        if (r < 0 && errno == EIO) {
-          // The mapping changed under us (unmapped since pagemap was read).
-          i = j;
-          continue;
-        }
-        if (r <= 0) return PidOutcome::gone;
-        feed_pages(buf.data(), static_cast<std::size_t>(r) / kPageSize, src);
-        i = j;
-      }
-      addr += n * kPageSize;
+    Walk w = pagemap_scan_ ? walk_regions(pm.fd, mem.fd, v.start, v.end, buf, src) : Walk::unsupported;
+    if (w == Walk::unsupported) {
+      pagemap_scan_ = false;  // an older kernel: every later range walks the pagemap
+      w = walk_pagemap(pm.fd, mem.fd, v.start, v.end, buf, src);
     }
+    if (w == Walk::gone) return PidOutcome::gone;
   }
   return PidOutcome::ok;
+}
+
+bool Scanner::read_present(int mem, std::uint64_t start, std::uint64_t end,
+                           std::vector<unsigned char>& buf, ScanSource& src) {
+  for (std::uint64_t a = start; a < end;) {
+    const std::size_t bytes = std::min<std::uint64_t>(buf.size(), end - a);
+    ssize_t r = ::pread(mem, buf.data(), bytes, static_cast<off_t>(a));
+    // EIO: the mapping changed under us (unmapped since it was listed).
+    if (r < 0 && errno == EIO) return true;
+    if (r <= 0) return false;
+    feed_pages(buf.data(), static_cast<std::size_t>(r) / kPageSize, src);
+    if (static_cast<std::size_t>(r) < bytes) return true;
+    a += bytes;
+  }
+  return true;
+}
+
+Scanner::Walk Scanner::walk_regions(int pm, int mem, std::uint64_t start, std::uint64_t end,
+                                    std::vector<unsigned char>& buf, ScanSource& src) {
+  pagemap_scan::page_region regions[256];
+  for (std::uint64_t at = start; at < end;) {
+    pagemap_scan::pm_scan_arg arg{};
+    arg.size = sizeof(arg);
+    arg.start = at;
+    arg.end = end;
+    arg.vec = reinterpret_cast<std::uintptr_t>(regions);
+    arg.vec_len = sizeof(regions) / sizeof(regions[0]);
+    arg.category_anyof_mask = pagemap_scan::kPresent | pagemap_scan::kSwapped;
+    arg.return_mask = pagemap_scan::kPresent | pagemap_scan::kSwapped;
+    const int n = ::ioctl(pm, pagemap_scan::kIoctl, &arg);
+    if (n < 0) return errno == ENOTTY || errno == EINVAL ? Walk::unsupported : Walk::gone;
+    for (int i = 0; i < n; ++i) {
+      const pagemap_scan::page_region& r = regions[i];
+      if (!(r.categories & pagemap_scan::kPresent))
+        src.swapped_pages += (r.end - r.start) / kPageSize;
+      else if (!read_present(mem, r.start, r.end, buf, src))
+        return Walk::gone;
+    }
+    if (arg.walk_end <= at) break;  // no progress: never loop forever on a kernel quirk
+    at = arg.walk_end;
+  }
+  return Walk::done;
+}
+
+Scanner::Walk Scanner::walk_pagemap(int pm, int mem, std::uint64_t start, std::uint64_t end,
+                                    std::vector<unsigned char>& buf, ScanSource& src) {
+  std::vector<std::uint64_t> pmap(kChunkPages);
+  for (std::uint64_t addr = start; addr < end;) {
+    std::size_t n = std::min<std::uint64_t>(kChunkPages, (end - addr) / kPageSize);
+    ssize_t got = ::pread(pm, pmap.data(), n * sizeof(std::uint64_t),
+                          static_cast<off_t>(addr / kPageSize * sizeof(std::uint64_t)));
+    if (got <= 0) return Walk::gone;
+    n = static_cast<std::size_t>(got) / sizeof(std::uint64_t);
+    // Runs of present pages; bit 63 = present, bit 62 = swapped.
+    for (std::size_t i = 0; i < n;) {
+      if (!(pmap[i] >> 63 & 1)) {
+        if (pmap[i] >> 62 & 1) ++src.swapped_pages;
+        ++i;
+        continue;
+      }
+      std::size_t j = i;
+      while (j < n && (pmap[j] >> 63 & 1)) ++j;
+      if (!read_present(mem, addr + i * kPageSize, addr + j * kPageSize, buf, src))
+        return Walk::gone;
+      i = j;
+    }
+    addr += n * kPageSize;
+  }
+  return Walk::done;
 }
 
 void Scanner::add_pid(pid_t pid) {

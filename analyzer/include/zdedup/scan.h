@@ -105,10 +105,22 @@ class Scanner {
  private:
   enum class PidOutcome { ok, gone, denied, kernel_thread };
   PidOutcome scan_pid(pid_t pid, ScanSource& src);
+  // The present pages of [start, end) of a process (mem: /proc/PID/mem),
+  // found with PAGEMAP_SCAN (walk_regions) or, before Linux 6.7, by reading
+  // the pagemap (walk_pagemap); swapped pages are counted, not read.
+  enum class Walk { done, gone, unsupported };
+  Walk walk_regions(int pagemap, int mem, std::uint64_t start, std::uint64_t end,
+                    std::vector<unsigned char>& buf, ScanSource& src);
+  Walk walk_pagemap(int pagemap, int mem, std::uint64_t start, std::uint64_t end,
+                    std::vector<unsigned char>& buf, ScanSource& src);
+  // False when the process is gone.
+  bool read_present(int mem, std::uint64_t start, std::uint64_t end,
+                    std::vector<unsigned char>& buf, ScanSource& src);
   void feed_pages(const unsigned char* data, std::size_t pages, ScanSource& src);
   void report_progress();
 
   ScanOptions opt_;
+  bool pagemap_scan_;  // the kernel has PAGEMAP_SCAN (until it says otherwise)
   FlatMap64 counts_;  // non-zero content hash -> pages
   // Sources already scanned, so that naming one twice counts it once.
   std::set<std::pair<std::uint64_t, std::uint64_t>> seen_files_;  // (st_dev, st_ino)
