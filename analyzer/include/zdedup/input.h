@@ -26,10 +26,12 @@ struct Fd {
 };
 
 // Deepest JSON accepted from a file.  Our own reports nest 4 levels; the
-// recursive copy and dump of nlohmann::json overflow the stack near 50,000.
+// recursive copy of nlohmann::json in report_json overflowed the stack at
+// 100,000 levels (issue 14; 50,000 still passed).
 constexpr std::size_t kMaxJsonDepth = 64;
-// Largest JSON report gate and load_report read.  `scan --all --json` of
-// 5,000 processes is about 1.5 MiB; the limit keeps parsing below ~0.5 GiB.
+// Largest JSON report gate and load_report read.  `scan --all --json` takes
+// about 210 bytes per process (59 processes: 12 KiB, measured), so 16 MiB is
+// room for 80,000.  Gate extracts the ratio without building a document.
 constexpr std::size_t kMaxReportBytes = std::size_t{16} << 20;
 
 // A file opened for reading, closed on destruction.
@@ -40,8 +42,9 @@ class InputFile {
   enum class Allow { regular, stream };
   // Opens @path with O_NONBLOCK (so a FIFO cannot block in open(2)) and
   // refuses, with Error(bad_input) naming the file type, anything but a
-  // regular file (and what Allow::stream adds); then clears O_NONBLOCK.  @what names the input in messages ("trace", "report").
-  // EACCES maps to Exit::unsupported (privileges), other errors to bad_input.
+  // regular file (and what Allow::stream adds); then clears O_NONBLOCK.
+  // @what names the input in messages ("trace", "JSON report").  EACCES and
+  // EPERM map to Exit::unsupported (privileges), other errors to bad_input.
   InputFile(const std::string& path, const char* what, Allow allow = Allow::regular);
   ~InputFile();
   InputFile(const InputFile&) = delete;
