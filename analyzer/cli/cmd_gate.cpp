@@ -22,7 +22,8 @@ Action add_gate(CLI::App& app) {
           ->check(finite_number());
   c->footer(
       "Exit status: 0 pass, 1 fail, 2 bad input (missing file, not a report, bad options:\n"
-      "an empty, NaN or infinite number, --min-ratio below 1, --max-drop outside 0-100).\n\n"
+      "an empty, NaN or infinite number, --min-ratio below 1, --max-drop outside 0-100),\n"
+      "5 the verdict could not be written to stdout.\n\n"
       "Examples:\n"
       "  zdedup gate --min-ratio 1.5 report.json\n"
       "  zdedup gate --baseline main.json --max-drop 5 pr.json   # at most 5 % worse than main\n"
