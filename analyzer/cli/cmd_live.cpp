@@ -118,20 +118,27 @@ Action add_live(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("live", "Attach BPF probes to zswap and report dedup as it happens");
-  c->add_option("interval", o->interval, "Seconds between reports")->capture_default_str();
-  c->add_option("count", o->count, "Number of reports (default: until Ctrl-C)");
+  c->add_option("interval", o->interval, "Seconds between reports (0.01 to 86400)")
+      ->capture_default_str()
+      ->check(finite_number())
+      ->check(CLI::Range(0.01, 86400.0));
+  c->add_option("count", o->count, "Number of reports (default: until Ctrl-C)")
+      ->check(whole_number(1, std::uint64_t{1} << 40));
   add_probe_options(c, o->probe);
   c->add_option("--sample", o->sample,
                 "Send every Nth stored page to user space to estimate compressed sizes with zstd "
                 "where the kernel's are unknown (the first line says where sizes come from); 0 = off")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole_number(0, std::uint64_t{1} << 30));
   c->add_flag("--json", o->json, "One JSON object per interval");
   c->add_option("--prometheus", o->prometheus, "Rewrite a node_exporter textfile every interval");
   c->add_option("--record", o->record, "Also write every event to a trace file");
   c->add_flag("--validate", o->validate,
               "At the end, compare with the patched kernel's dedup index (exit 1 on mismatch)");
   c->add_flag("--global", o->global, "Count sharing across cgroups (default: per cgroup)");
-  c->add_option("--top", o->top, "Most shared contents in the final report")->capture_default_str();
+  c->add_option("--top", o->top, "Most shared contents in the final report (0 to 1000000)")
+      ->capture_default_str()
+      ->check(whole_number(0, kMaxTop));
   c->footer(
       "Needs root (CAP_BPF+CAP_PERFMON), BTF, fentry/fexit or kprobes, and zswap enabled; where\n"
       "one is missing it says which (exit 4) and suggests 'zdedup scan' or tests/vm/vm-run.\n"
@@ -184,7 +191,7 @@ Action add_live(CLI::App& app) {
         for (const ProgramCost& cost : iv.costs)
           j["bpf_programs"].push_back({{"name", cost.name}, {"runs", cost.runs},
                                        {"ns_per_run", cost.run_ns / cost.runs}});
-        emit(j.dump() + "\n");
+        emit(json_text(j) + "\n");
       } else {
         if (!header) emit(kIntervalHeader);
         header = true;
@@ -203,7 +210,7 @@ Action add_live(CLI::App& app) {
       return static_cast<int>(Exit::bad_input);
     }
     Validation v = validate(index, r.drops, k);
-    emit(o->json ? to_json(v).dump() + "\n" : render_table(v));
+    emit(o->json ? json_text(to_json(v)) + "\n" : render_table(v));
     return static_cast<int>(!v.judged ? Exit::bad_input : v.pass ? Exit::ok : Exit::check_failed);
   };
 }
@@ -217,7 +224,9 @@ Action add_record(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("record", "Write zswap events to a trace file");
   c->add_option("trace", o->trace, "Trace file to write")->required();
-  c->add_option("duration", o->duration, "Seconds to record (default: until Ctrl-C/SIGTERM)");
+  c->add_option("duration", o->duration, "Seconds to record (default: until Ctrl-C/SIGTERM)")
+      ->check(finite_number())
+      ->check(CLI::NonNegativeNumber);
   add_probe_options(c, o->probe);
   c->footer(
       "The trace is flushed every second, so a crash loses at most the last second.\n\n"
@@ -272,7 +281,7 @@ Action add_validate(CLI::App& app) {
                                        std::to_string(reader.info().damage->offset) +
                                        "; cannot validate a partial trace");
     Validation v = validate(index, reader.info().drops, k);
-    emit(o->json ? to_json(v).dump(2) + "\n" : render_table(v));
+    emit(o->json ? json_text(to_json(v), 2) + "\n" : render_table(v));
     if (!v.judged && !k.present) {
       Summary s = summarize(index, 5);
       emit(render_table(s, "dedup potential measured by the probes (unpatched kernel):"));

@@ -22,7 +22,9 @@ Action add_report(CLI::App& app) {
       ->required();
   c->add_flag("--json", o->json, "Print one JSON object instead of the table");
   c->add_option("--prometheus", o->prometheus, "Also write node_exporter textfile metrics to FILE");
-  c->add_option("--top", o->top, "Most shared contents to list")->capture_default_str();
+  c->add_option("--top", o->top, "Most shared contents to list (0 to 1000000)")
+      ->capture_default_str()
+      ->check(whole_number(0, kMaxTop));
   c->add_flag("--global", o->global,
               "Share contents across memory cgroups (like zswap.dedup_scope=global); "
               "default: per cgroup");
@@ -43,9 +45,8 @@ Action add_report(CLI::App& app) {
     AnalyzeOptions ao;
     ao.top_n = o->top;
     ao.global_scope = o->global;
-    std::vector<TraceReport> reports;
-    for (const std::string& t : o->traces) reports.push_back(analyze_trace(t, ao));
-    emit(o->json ? report_json(reports, o->top).dump(2) + "\n" : render_report_table(reports, o->top));
+    std::vector<TraceReport> reports = analyze_traces(o->traces, ao);
+    emit(o->json ? json_text(report_json(reports, o->top), 2) + "\n" : render_report_table(reports, o->top));
     if (!o->prometheus.empty())
       write_file_atomic(o->prometheus, render_prometheus(combine(reports, o->top)));
     int status = static_cast<int>(Exit::ok);

@@ -22,16 +22,22 @@ Action add_scan(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
       "scan", "Hash the resident anonymous memory of processes, or files, and count duplicate pages");
-  c->add_option("--pid,-p", o->pids, "Process to scan (repeatable)");
+  // One PID per --pid: CLI11 lets a vector option take every word that
+  // follows, so "--pid 1 FILE" read FILE as a PID.
+  c->add_option("--pid,-p", o->pids, "Process to scan (repeatable: --pid 1 --pid 2)")
+      ->allow_extra_args(false)
+      ->check(whole_number(1, 2147483647));
   c->add_flag("--all,-a", o->all, "Scan every process (root sees all)");
   c->add_option("files", o->files, "Raw files (memory images, core dumps) to scan as 4 KiB pages");
   c->add_flag("--json", o->json, "Print one JSON object instead of the table");
   c->add_option("--prometheus", o->prometheus, "Also write node_exporter textfile metrics to FILE");
-  c->add_option("--top", o->top, "Most shared contents to list")->capture_default_str();
+  c->add_option("--top", o->top, "Most shared contents to list (0 to 1000000)")
+      ->capture_default_str()
+      ->check(whole_number(0, kMaxTop));
   c->add_option("--sample-every", o->sample_every,
                 "Compress every Nth non-zero page with zstd to estimate pool size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, std::uint64_t{1} << 30));
   c->add_flag("--no-progress,-q", o->quiet, "No progress line on the terminal");
   c->footer(
       "Counts pages, zero pages, distinct non-zero contents and dedup ratio =\n"
@@ -43,8 +49,6 @@ Action add_scan(CLI::App& app) {
       "  zdedup scan /var/crash/core.1234 --top 5\n"
       "  zdedup scan --all --prometheus /var/lib/node_exporter/zdedup.prom -q");
   return [o]() {
-    if (o->pids.empty() && !o->all && o->files.empty())
-      throw Error(Exit::bad_input, "scan needs --pid PID, --all or FILE... (see zdedup scan --help)");
     ScanOptions so;
     so.top_n = o->top;
     so.sample_every = o->sample_every;
@@ -59,14 +63,14 @@ Action add_scan(CLI::App& app) {
           std::fprintf(stderr, "\r\033[Kscanning %s: %s", p.current.c_str(),
                        format_bytes(p.bytes_done).c_str());
       };
-    Scanner scanner(so);
-    for (const std::string& f : o->files) scanner.add_file(f);
-    for (int pid : o->pids) scanner.add_pid(pid);
-    if (o->all) scanner.add_all_processes();
+    ScanRequest req;
+    req.files = o->files;
+    req.pids.assign(o->pids.begin(), o->pids.end());
+    req.all = o->all;
+    ScanResult r = scan(req, so);
     if (drew) std::fprintf(stderr, "\r\033[K");
-    ScanResult r = scanner.result();
     for (const std::string& w : r.warnings) error_line("warning: " + w);
-    emit(o->json ? to_json(r).dump(2) + "\n" : render_table(r));
+    emit(o->json ? json_text(to_json(r), 2) + "\n" : render_table(r));
     if (!o->prometheus.empty()) write_file_atomic(o->prometheus, render_prometheus(r));
     return static_cast<int>(Exit::ok);
   };

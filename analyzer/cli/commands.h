@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,12 +23,21 @@ Action add_validate(CLI::App& app);
 // `report --index-model MODELS`: replays @traces through the index designs.
 int run_index_model(const std::vector<std::string>& traces, const std::string& models, bool json,
                     bool global);
+// Numbers on the command line, checked as text before CLI11 converts them:
+// CLI11 alone reads '' as 0, wraps -1 into the largest size_t, saturates
+// 99999999999999999999, and takes nan and inf (issue 14 D3, D10).
+// A whole number in [min, max], decimal digits only.
+CLI::Validator whole_number(std::uint64_t min, std::uint64_t max);
+// The longest --top list: more is a mistake, not a report.
+constexpr std::uint64_t kMaxTop = 1000000;
+// A finite decimal number (ranges are the library's to check).
+CLI::Validator finite_number();
 
 // Prints "zdedup: MESSAGE" on stderr.
 void error_line(const std::string& message);
 // True when progress lines should be drawn (stderr is a terminal).
 bool progress_wanted();
-// Writes @text to stdout and flushes it.
+// Writes @text to stdout and flushes it; Error(output_failed) when it fails.
 void emit(const std::string& text);
 
 }  // namespace zdedup::cli

@@ -1,7 +1,12 @@
 // zdedup: the command-line shell over the analyzer library.
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -10,13 +15,50 @@
 
 namespace zdedup::cli {
 
+CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
+  const std::string want =
+      "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.size() <= 20 &&
+                            text.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        const unsigned long long v = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
+        if (!digits || errno == ERANGE || v < min || v > max)
+          return "expected " + want + ", got '" + text + "'";
+        return "";
+      },
+      "UINT", "whole_number");
+}
+
+CLI::Validator finite_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = text.empty() || std::isspace(static_cast<unsigned char>(text[0]))
+                             ? 0
+                             : std::strtod(text.c_str(), &end);
+        if (!end || *end != '\0' || errno == ERANGE || !std::isfinite(v))
+          return "expected a finite number, got '" + text + "'";
+        return "";
+      },
+      "NUMBER", "finite_number");
+}
+
 void error_line(const std::string& message) { std::fprintf(stderr, "zdedup: %s\n", message.c_str()); }
 
 bool progress_wanted() { return isatty(fileno(stderr)); }
 
 void emit(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  // A result that did not reach stdout (disk full, I/O error) must not exit 0:
+  // a CI step or a cron job would take the missing output for a success.
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    const int e = errno ? errno : EIO;
+    std::clearerr(stdout);
+    throw Error(Exit::output_failed, std::string("cannot write to standard output: ") + std::strerror(e));
+  }
 }
 
 }  // namespace zdedup::cli
@@ -31,7 +73,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 0 ok/pass, 1 check failed (gate, validate), 2 bad input or usage,\n"
       "3 input damaged (salvaged result printed), 4 not possible on this host (privileges,\n"
-      "kernel features).\n\n"
+      "kernel features), 5 output could not be written (stdout, --prometheus FILE).\n\n"
       "Examples:\n"
       "  zdedup scan --pid 1234            # duplicate pages in a process's anonymous memory\n"
       "  zdedup scan --all --json          # every process, as JSON\n"
@@ -57,8 +99,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    cli::error_line(e.what());
-    std::fprintf(stderr, "Run 'zdedup --help' for usage.\n");
+    // One line, as every error is (CLI11's own messages may span several).
+    std::string m = e.what();
+    for (char& ch : m)
+      if (ch == '\n') ch = ' ';
+    while (!m.empty() && m.back() == ' ') m.pop_back();
+    cli::error_line(m + " (see 'zdedup --help')");
     return static_cast<int>(Exit::bad_input);
   }
   try {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "zdedup/error.h"
+
 namespace zdedup {
 
 double dedup_ratio(std::uint64_t logical, std::uint64_t distinct) {
@@ -52,6 +54,14 @@ TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options
   r.info = reader.info();
   r.summary = summarize(index, options.top_n, r.info.drops);
   return r;
+}
+
+std::vector<TraceReport> analyze_traces(const std::vector<std::string>& paths,
+                                        const AnalyzeOptions& options) {
+  if (paths.empty()) throw Error(Exit::bad_input, "report needs at least one trace file");
+  std::vector<TraceReport> reports;
+  for (const std::string& p : paths) reports.push_back(analyze_trace(p, options));
+  return reports;
 }
 
 std::vector<TimelinePoint> timeline(const std::vector<Event>& events, std::uint64_t every,

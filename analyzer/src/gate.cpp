@@ -2,15 +2,27 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-
-#include <nlohmann/json.hpp>
 
 #include "zdedup/analysis.h"
 #include "zdedup/error.h"
+#include "zdedup/input.h"
 #include "zdedup/trace.h"
 
 namespace zdedup {
+
+std::string read_report(const std::string& path, double* ratio) {
+  if (is_trace_file(path))
+    throw Error(Exit::bad_input, path + " is a trace, not a JSON report (report it first)");
+  std::string text = read_bounded(path, kMaxReportBytes, "JSON report");
+  JsonCheck c = check_json(text, "dedup_ratio");
+  if (!c.problem.empty()) throw Error(Exit::bad_input, path + ": " + c.problem);
+  if (!c.is_object || !c.number)
+    throw Error(Exit::bad_input, path + ": no numeric \"dedup_ratio\" (not a zdedup report)");
+  if (!std::isfinite(*c.number) || *c.number < 1.0)
+    throw Error(Exit::bad_input, path + ": dedup_ratio " + std::to_string(*c.number) + " is not >= 1");
+  if (ratio) *ratio = *c.number;
+  return text;
+}
 
 double read_dedup_ratio(const std::string& path) {
   if (is_trace_file(path)) {
@@ -21,15 +33,8 @@ double read_dedup_ratio(const std::string& path) {
                                        r.info.damage->reason + "); refusing to gate on part of it");
     return r.summary.dedup_ratio;
   }
-  std::ifstream f(path);
-  if (!f) throw Error(Exit::bad_input, "cannot open " + path);
-  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-  if (j.is_discarded()) throw Error(Exit::bad_input, path + ": not valid JSON");
-  if (!j.is_object() || !j.contains("dedup_ratio") || !j["dedup_ratio"].is_number())
-    throw Error(Exit::bad_input, path + ": no numeric \"dedup_ratio\" (not a zdedup report)");
-  double ratio = j["dedup_ratio"].get<double>();
-  if (!std::isfinite(ratio) || ratio < 1.0)
-    throw Error(Exit::bad_input, path + ": dedup_ratio " + std::to_string(ratio) + " is not >= 1");
+  double ratio = 0;
+  read_report(path, &ratio);
   return ratio;
 }
 
@@ -40,8 +45,13 @@ GateResult gate(const std::string& input, const GateOptions& o) {
     throw Error(Exit::bad_input, "--baseline needs --max-drop PCT");
   if (o.max_drop_pct && !o.baseline)
     throw Error(Exit::bad_input, "--max-drop needs --baseline FILE");
-  if (o.max_drop_pct && (*o.max_drop_pct < 0 || *o.max_drop_pct > 100))
+  // Written so that NaN fails too: every comparison with it is false.
+  if (o.max_drop_pct && !(*o.max_drop_pct >= 0 && *o.max_drop_pct <= 100))
     throw Error(Exit::bad_input, "--max-drop must be a percentage between 0 and 100");
+  if (o.min_ratio && !(*o.min_ratio >= 1 && std::isfinite(*o.min_ratio)))
+    throw Error(Exit::bad_input,
+                "--min-ratio must be a finite number >= 1 (a dedup ratio is never below 1, "
+                "so a lower minimum would always pass)");
   GateResult r;
   r.ratio = read_dedup_ratio(input);
   r.pass = true;

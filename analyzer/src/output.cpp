@@ -1,6 +1,8 @@
 #include "zdedup/output.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +13,7 @@
 #include <sstream>
 
 #include "zdedup/error.h"
+#include "zdedup/input.h"
 #include "zdedup/page_hash.h"
 
 namespace zdedup {
@@ -147,6 +150,7 @@ json to_json(const ScanResult& r) {
               {"partial_pages", r.partial_pages},
               {"swapped_pages", r.swapped_pages},
               {"processes_skipped", r.processes_skipped},
+              {"kernel_threads", r.kernel_threads},
               {"sample",
                {{"compressor", "zstd"},
                 {"every", r.sample_every},
@@ -180,13 +184,20 @@ json report_json(const std::vector<TraceReport>& reports, std::size_t top_n) {
     else
       t["damage"] = nullptr;
     if (!r.info.meta.empty()) {
-      json meta = json::parse(r.info.meta, nullptr, false);
-      t["meta"] = meta.is_discarded() ? json(r.info.meta) : meta;
+      // Metadata comes from the file: parsed only when it is JSON of bounded
+      // depth (deeper would overflow the stack in the copies below), else
+      // passed on as the string it is.
+      t["meta"] = check_json(r.info.meta).problem.empty() ? json::parse(r.info.meta)
+                                                          : json(r.info.meta);
     }
     traces.push_back(t);
   }
   j["traces"] = traces;
   return j;
+}
+
+std::string json_text(const json& j, int indent) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
 std::string render_table(const ScanResult& r) {
@@ -326,26 +337,96 @@ std::string render_prometheus(const Summary& s) {
   return o.str();
 }
 
+namespace {
+
+std::string parent_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string base_name(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// A name nobody can have planted ahead: 64 random bits, and O_EXCL below.
+std::string temp_name(const std::string& base) {
+  std::uint64_t r = 0;
+  if (::getrandom(&r, sizeof(r), 0) != sizeof(r))
+    r = std::uint64_t(::getpid()) << 32 ^ std::uint64_t(::time(nullptr));
+  return "." + base + ".tmp." + format_hash(r);
+}
+
+// PATH must be a regular file or absent: rename(2) would replace a symlink,
+// a device or a FIFO with a regular file (it turned /dev/full into one).
+// Returns the mode the new file gets: the old file's, else 0644.
+mode_t check_target(int dirfd, const std::string& base, const std::string& path) {
+  struct stat st;
+  if (::fstatat(dirfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return 0644;
+    throw Error(Exit::output_failed, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode))
+    throw Error(Exit::bad_input, path + " exists and is not a regular file (" +
+                                     (S_ISLNK(st.st_mode)   ? "a symlink"
+                                      : S_ISDIR(st.st_mode) ? "a directory"
+                                                            : "a device, FIFO or socket") +
+                                     "); refusing to replace it");
+  return st.st_mode & 07777;
+}
+
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(Exit::bad_input, "cannot write " + tmp + ": " + std::strerror(errno));
+  const std::string base = base_name(path);
+  if (base.empty() || base == "." || base == "..")
+    throw Error(Exit::bad_input, "cannot write " + path + ": not a file name");
+  Fd dir(::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.fd < 0)
+    throw Error(Exit::output_failed, "cannot write " + path + ": " + std::strerror(errno));
+  const mode_t mode = check_target(dir.fd, base, path);
+  std::string tmp;
+  int fd = -1;
+  for (int tries = 0; fd < 0 && tries < 8; ++tries) {
+    tmp = temp_name(base);
+    // O_EXCL: fails on any existing name, a planted symlink included.
+    fd = ::openat(dir.fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) throw Error(Exit::output_failed, "cannot write " + path + ": " + std::strerror(errno));
+  // From here every failure removes the temp file and leaves PATH as it was.
+  auto fail = [&](int e) {
+    ::close(fd);
+    ::unlinkat(dir.fd, tmp.c_str(), 0);
+    throw Error(Exit::output_failed, "cannot write " + path + ": " + std::strerror(e));
+  };
+  if (::fchmod(fd, mode) != 0) fail(errno);  // the umask must not narrow the old mode
   std::size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(Exit::bad_input, "cannot write " + tmp + ": " + std::strerror(e));
-    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(errno);
     off += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::fsync(fd) != 0) fail(errno);
+  if (::close(fd) != 0) {
+    fd = -1;
     int e = errno;
-    ::unlink(tmp.c_str());
-    throw Error(Exit::bad_input, "cannot write " + path + ": " + std::strerror(e));
+    ::unlinkat(dir.fd, tmp.c_str(), 0);
+    throw Error(Exit::output_failed, "cannot write " + path + ": " + std::strerror(e));
+  }
+  // Checked again just before the rename: PATH may have changed meanwhile.
+  try {
+    check_target(dir.fd, base, path);
+  } catch (...) {
+    ::unlinkat(dir.fd, tmp.c_str(), 0);
+    throw;
+  }
+  if (::renameat(dir.fd, tmp.c_str(), dir.fd, base.c_str()) != 0) {
+    int e = errno;
+    ::unlinkat(dir.fd, tmp.c_str(), 0);
+    throw Error(Exit::output_failed, "cannot write " + path + ": " + std::strerror(e));
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -17,6 +19,7 @@
 #include <thread>
 
 #include "zdedup/error.h"
+#include "zdedup/input.h"
 #include "zdedup/page_hash.h"
 
 namespace zdedup {
@@ -30,17 +33,6 @@ std::uint64_t now_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
 }
-
-// Closes a descriptor on every path out of a scope.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
 
 // Reads a descriptor ahead on a thread of its own, into two buffers in turn,
 // so that copying the next block out of the page cache overlaps hashing this
@@ -140,6 +132,24 @@ struct Vma {
   std::uint64_t start, end;
 };
 
+// PAGEMAP_SCAN (Linux 6.7, include/uapi/linux/fs.h; Debian 12's headers
+// predate it): lists the present and swapped ranges of a mapping, so a scan
+// costs what is resident, not what is mapped.  Reading the pagemap instead
+// costs 8 bytes per virtual page: 2 GiB for a 1 TiB MAP_NORESERVE mapping
+// (0.82 s with 3.5 MB resident; 47.6 of a 48.5 s scan --all for one ASan
+// process).
+namespace pagemap_scan {
+struct page_region {
+  std::uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+  std::uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted,
+      category_mask, category_anyof_mask, return_mask;
+};
+constexpr unsigned long kIoctl = _IOWR('f', 16, pm_scan_arg);
+constexpr std::uint64_t kPresent = 1u << 3, kSwapped = 1u << 4;
+}  // namespace pagemap_scan
+
 // Private anonymous mappings: what can end up in zswap as anonymous memory.
 bool read_anon_vmas(pid_t pid, std::vector<Vma>& out, int& err) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
@@ -184,6 +194,31 @@ std::uint64_t rss_anon_bytes(pid_t pid) {
   return 0;
 }
 
+// Kernel threads have no user memory: their pagemap answers ESRCH, which
+// looked like a process that exited.  PF_KTHREAD is in /proc/PID/stat's
+// flags, the 9th field, the 7th after the parenthesised comm.
+bool is_kernel_thread(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return false;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 0; i < 7 && fields >> field; ++i) {
+  }
+  constexpr unsigned long kPfKthread = 0x00200000;
+  return !field.empty() && (std::strtoul(field.c_str(), nullptr, 10) & kPfKthread);
+}
+
+// What to suggest when reading a process's memory is denied.  Root is
+// denied too, by ptrace access checks (Yama, an LSM, another user namespace).
+std::string denied_hint() {
+  return ::geteuid() == 0 ? "permission denied even to root: ptrace restrictions such as Yama "
+                            "ptrace_scope or an LSM, or another user namespace"
+                          : "permission denied; run as root or as the owner with ptrace allowed";
+}
+
 bool pid_exists(pid_t pid) {
   struct stat st;
   return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
@@ -208,7 +243,11 @@ std::uint64_t ScanResult::est_dedup_compressed_bytes() const {
 }
 
 Scanner::Scanner(ScanOptions options)
-    : opt_(std::move(options)), start_ns_(now_ns()), zctx_(ZSTD_createCCtx()) {
+    : opt_(std::move(options)),
+      // Test hook: the pagemap walk of kernels before 6.7, on any kernel.
+      pagemap_scan_(!std::getenv("ZDEDUP_TEST_NO_PAGEMAP_SCAN")),
+      start_ns_(now_ns()),
+      zctx_(ZSTD_createCCtx()) {
   if (!opt_.sample_every) opt_.sample_every = 1;
   r_.sample_every = opt_.sample_every;
   zbuf_.resize(ZSTD_compressBound(kPageSize));
@@ -267,23 +306,28 @@ void Scanner::add_buffer(const void* data, std::size_t size, const std::string& 
 }
 
 void Scanner::add_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0)
-    throw Error(errno == EACCES ? Exit::unsupported : Exit::bad_input,
-                "cannot open " + path + ": " + std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd.fd, &st) == 0 && S_ISDIR(st.st_mode))
-    throw Error(Exit::bad_input, path + " is a directory");
+  // Non-blocking open and a type check: a FIFO without a writer blocked
+  // open(2) forever, and a character device (/dev/zero) never ends.
+  InputFile in(path, "file to scan", InputFile::Allow::stream);
+  if (!seen_files_.insert({in.dev(), in.ino()}).second) {
+    r_.warnings.push_back(path + ": the same file as one already scanned; counted once");
+    return;
+  }
+  const int fd = in.fd();
   ScanSource src;
   src.name = path;
   src.kind = "file";
   current_ = path;
-  if (S_ISREG(st.st_mode)) bytes_total_ += static_cast<std::uint64_t>(st.st_size);
-  ReadAhead reader(fd.fd, kChunkPages * kPageSize);
+  bytes_total_ += in.size();
+  ReadAhead reader(fd, kChunkPages * kPageSize);
   for (;;) {
     const ReadAhead::Block b = reader.next();
     const std::size_t whole = b.bytes / kPageSize;
     feed_pages(b.data, whole, src);
+    if (b.error && src.pages == 0 && b.bytes == 0)
+      // Nothing read at all (/proc/self/mem at offset 0): an error, not an
+      // empty file with a warning.
+      throw Error(Exit::bad_input, "cannot read " + path + ": " + std::strerror(b.error));
     if (b.error) {
       // Keep what was hashed; the source says where it stopped.
       src.status = std::string("error: ") + std::strerror(b.error);
@@ -295,7 +339,9 @@ void Scanner::add_file(const std::string& path) {
       break;
     }
   }
-  if (src.pages == 0 && src.tail_bytes == 0) r_.warnings.push_back(path + ": empty file");
+  if (src.pages == 0 && src.tail_bytes == 0)
+    r_.warnings.push_back(path + (in.is_fifo() ? ": a pipe with no writer, or one that sent nothing"
+                                               : ": empty file"));
   if (src.tail_bytes)
     r_.warnings.push_back(path + ": size is not a multiple of 4096; last " +
                           std::to_string(src.tail_bytes) +
@@ -305,6 +351,10 @@ void Scanner::add_file(const std::string& path) {
 
 Scanner::PidOutcome Scanner::scan_pid(pid_t pid, ScanSource& src) {
   const std::string base = "/proc/" + std::to_string(pid);
+  if (is_kernel_thread(pid)) {
+    src.status = kKernelThread;
+    return PidOutcome::kernel_thread;
+  }
   std::vector<Vma> vmas;
   int err = 0;
   if (!read_anon_vmas(pid, vmas, err))
@@ -314,44 +364,94 @@ Scanner::PidOutcome Scanner::scan_pid(pid_t pid, ScanSource& src) {
   Fd mem(::open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
   if (mem.fd < 0) return errno == EACCES || errno == EPERM ? PidOutcome::denied : PidOutcome::gone;
 
-  std::vector<std::uint64_t> pmap(kChunkPages);
   std::vector<unsigned char> buf(kChunkPages * kPageSize);
   for (const Vma& v : vmas) {
-    for (std::uint64_t addr = v.start; addr < v.end;) {
-      std::size_t n = std::min<std::uint64_t>(kChunkPages, (v.end - addr) / kPageSize);
-      ssize_t got = ::pread(pm.fd, pmap.data(), n * sizeof(std::uint64_t),
-                            static_cast<off_t>(addr / kPageSize * sizeof(std::uint64_t)));
-      if (got <= 0) return PidOutcome::gone;
-      n = static_cast<std::size_t>(got) / sizeof(std::uint64_t);
-      // Read runs of present pages; bit 63 = present, bit 62 = swapped.
-      for (std::size_t i = 0; i < n;) {
-        if (!(pmap[i] >> 63 & 1)) {
-          if (pmap[i] >> 62 & 1) ++src.swapped_pages;
-          ++i;
-          continue;
-        }
-        std::size_t j = i;
-        while (j < n && (pmap[j] >> 63 & 1)) ++j;
-        std::size_t bytes = (j - i) * kPageSize;
-        ssize_t r = ::pread(mem.fd, buf.data(), bytes, static_cast<off_t>(addr + i * kPageSize));
-        if (r < 0 && errno == EIO) {
-          // The mapping changed under us (unmapped since pagemap was read).
-          i = j;
-          continue;
-        }
-        if (r <= 0) return PidOutcome::gone;
-        feed_pages(buf.data(), static_cast<std::size_t>(r) / kPageSize, src);
-        i = j;
-      }
-      addr += n * kPageSize;
+    Walk w = pagemap_scan_ ? walk_regions(pm.fd, mem.fd, v.start, v.end, buf, src) : Walk::unsupported;
+    if (w == Walk::unsupported) {
+      pagemap_scan_ = false;  // an older kernel: every later range walks the pagemap
+      w = walk_pagemap(pm.fd, mem.fd, v.start, v.end, buf, src);
     }
+    if (w == Walk::gone) return PidOutcome::gone;
   }
   return PidOutcome::ok;
+}
+
+bool Scanner::read_present(int mem, std::uint64_t start, std::uint64_t end,
+                           std::vector<unsigned char>& buf, ScanSource& src) {
+  for (std::uint64_t a = start; a < end;) {
+    const std::size_t bytes = std::min<std::uint64_t>(buf.size(), end - a);
+    ssize_t r = ::pread(mem, buf.data(), bytes, static_cast<off_t>(a));
+    // EIO: the mapping changed under us (unmapped since it was listed).
+    if (r < 0 && errno == EIO) return true;
+    if (r <= 0) return false;
+    feed_pages(buf.data(), static_cast<std::size_t>(r) / kPageSize, src);
+    if (static_cast<std::size_t>(r) < bytes) return true;
+    a += bytes;
+  }
+  return true;
+}
+
+Scanner::Walk Scanner::walk_regions(int pm, int mem, std::uint64_t start, std::uint64_t end,
+                                    std::vector<unsigned char>& buf, ScanSource& src) {
+  pagemap_scan::page_region regions[256];
+  for (std::uint64_t at = start; at < end;) {
+    pagemap_scan::pm_scan_arg arg{};
+    arg.size = sizeof(arg);
+    arg.start = at;
+    arg.end = end;
+    arg.vec = reinterpret_cast<std::uintptr_t>(regions);
+    arg.vec_len = sizeof(regions) / sizeof(regions[0]);
+    arg.category_anyof_mask = pagemap_scan::kPresent | pagemap_scan::kSwapped;
+    arg.return_mask = pagemap_scan::kPresent | pagemap_scan::kSwapped;
+    const int n = ::ioctl(pm, pagemap_scan::kIoctl, &arg);
+    if (n < 0) return errno == ENOTTY || errno == EINVAL ? Walk::unsupported : Walk::gone;
+    for (int i = 0; i < n; ++i) {
+      const pagemap_scan::page_region& r = regions[i];
+      if (!(r.categories & pagemap_scan::kPresent))
+        src.swapped_pages += (r.end - r.start) / kPageSize;
+      else if (!read_present(mem, r.start, r.end, buf, src))
+        return Walk::gone;
+    }
+    if (arg.walk_end <= at) break;  // no progress: never loop forever on a kernel quirk
+    at = arg.walk_end;
+  }
+  return Walk::done;
+}
+
+Scanner::Walk Scanner::walk_pagemap(int pm, int mem, std::uint64_t start, std::uint64_t end,
+                                    std::vector<unsigned char>& buf, ScanSource& src) {
+  std::vector<std::uint64_t> pmap(kChunkPages);
+  for (std::uint64_t addr = start; addr < end;) {
+    std::size_t n = std::min<std::uint64_t>(kChunkPages, (end - addr) / kPageSize);
+    ssize_t got = ::pread(pm, pmap.data(), n * sizeof(std::uint64_t),
+                          static_cast<off_t>(addr / kPageSize * sizeof(std::uint64_t)));
+    if (got <= 0) return Walk::gone;
+    n = static_cast<std::size_t>(got) / sizeof(std::uint64_t);
+    // Runs of present pages; bit 63 = present, bit 62 = swapped.
+    for (std::size_t i = 0; i < n;) {
+      if (!(pmap[i] >> 63 & 1)) {
+        if (pmap[i] >> 62 & 1) ++src.swapped_pages;
+        ++i;
+        continue;
+      }
+      std::size_t j = i;
+      while (j < n && (pmap[j] >> 63 & 1)) ++j;
+      if (!read_present(mem, addr + i * kPageSize, addr + j * kPageSize, buf, src))
+        return Walk::gone;
+      i = j;
+    }
+    addr += n * kPageSize;
+  }
+  return Walk::done;
 }
 
 void Scanner::add_pid(pid_t pid) {
   if (pid <= 0 || !pid_exists(pid))
     throw Error(Exit::bad_input, "no such process: " + std::to_string(pid));
+  if (!seen_pids_.insert(pid).second) {
+    r_.warnings.push_back("pid " + std::to_string(pid) + " given more than once; counted once");
+    return;
+  }
   ScanSource src;
   src.kind = "pid";
   src.name = "pid " + std::to_string(pid) + " (" + read_comm(pid) + ")";
@@ -360,10 +460,12 @@ void Scanner::add_pid(pid_t pid) {
   switch (scan_pid(pid, src)) {
     case PidOutcome::ok:
       break;
+    case PidOutcome::kernel_thread:
+      r_.warnings.push_back(src.name + " is a kernel thread: no user memory to scan");
+      break;
     case PidOutcome::denied:
-      throw Error(Exit::unsupported, "permission denied reading the memory of pid " +
-                                         std::to_string(pid) +
-                                         " (run as root or as its owner with ptrace allowed)");
+      throw Error(Exit::unsupported,
+                  "cannot read the memory of pid " + std::to_string(pid) + ": " + denied_hint());
     case PidOutcome::gone:
       if (src.pages == 0 && !pid_exists(pid))
         throw Error(Exit::bad_input, "process " + std::to_string(pid) + " exited before it could be scanned");
@@ -382,13 +484,16 @@ void Scanner::add_all_processes() {
   while (dirent* e = ::readdir(d)) {
     char* end = nullptr;
     long p = std::strtol(e->d_name, &end, 10);
-    if (end && *end == '\0' && p > 0 && p != ::getpid()) pids.push_back(static_cast<pid_t>(p));
+    // Skips this process, and any --pid already scanned (counted once).
+    if (end && *end == '\0' && p > 0 && p != ::getpid() && !seen_pids_.count(static_cast<pid_t>(p)))
+      pids.push_back(static_cast<pid_t>(p));
   }
   ::closedir(d);
   std::sort(pids.begin(), pids.end());
   for (pid_t p : pids) bytes_total_ += rss_anon_bytes(p);
   std::uint64_t denied = 0, gone = 0;
   for (pid_t p : pids) {
+    seen_pids_.insert(p);
     ScanSource src;
     src.kind = "pid";
     src.name = "pid " + std::to_string(p) + " (" + read_comm(p) + ")";
@@ -404,13 +509,16 @@ void Scanner::add_all_processes() {
         ++gone;
         src.status = "exited";
         break;
+      case PidOutcome::kernel_thread:
+        ++r_.kernel_threads;
+        break;
     }
     if (src.pages || src.status == "ok") r_.sources.push_back(src);
   }
   r_.processes_skipped += denied + gone;
   if (denied)
-    r_.warnings.push_back(std::to_string(denied) +
-                          " processes could not be read (permission denied; run as root)");
+    r_.warnings.push_back(std::to_string(denied) + " processes could not be read (" +
+                          denied_hint() + ")");
   if (gone) r_.warnings.push_back(std::to_string(gone) + " processes exited during the scan");
 }
 
@@ -438,6 +546,17 @@ ScanResult Scanner::result() const {
   r.top = std::move(shared);
   r.seconds = double(now_ns() - start_ns_) / 1e9;
   return r;
+}
+
+ScanResult scan(const ScanRequest& request, ScanOptions options) {
+  if (request.files.empty() && request.pids.empty() && !request.all)
+    throw Error(Exit::bad_input,
+                "scan needs --pid PID, --all or FILE... (Python: pid=, all=True or files=)");
+  Scanner scanner(std::move(options));
+  for (const std::string& f : request.files) scanner.add_file(f);
+  for (pid_t p : request.pids) scanner.add_pid(p);
+  if (request.all) scanner.add_all_processes();
+  return scanner.result();
 }
 
 }  // namespace zdedup

@@ -4,12 +4,15 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
 #include "zdedup/error.h"
+#include "zdedup/input.h"
 
 namespace zdedup {
 
@@ -19,8 +22,15 @@ constexpr char kMagic[8] = {'Z', 'D', 'D', 'T', 'R', 'A', 'C', 'E'};
 constexpr std::uint32_t kFrameMagic = 0x5246445a;  // "ZDFR"
 constexpr std::size_t kHeaderSize = 32;
 constexpr std::size_t kFrameHeaderSize = 32;
-// Frames larger than this are damage, not data: the writer never makes them.
-constexpr std::uint32_t kMaxFrameBytes = 256u << 20;
+// Frames beyond these are damage, not data: the writer never makes them
+// (TraceWriter caps a frame at kMaxFrameEvents).  The expansion limit bounds
+// what a small file can make a reader allocate in events (other frames are
+// small anyway): real traces compress 6x (VM sample) to 22x (synthetic, one
+// content), while zstd turns 40 MiB of zero events into 1,299 bytes (32,000x).
+constexpr std::size_t kMaxFrameEvents = std::size_t{1} << 20;
+constexpr std::uint32_t kMaxFrameBytes = kMaxFrameEvents * ZDEDUP_EVENT_SIZE + (1u << 16);
+constexpr std::uint32_t kMaxMetaBytes = 1u << 20;
+constexpr std::uint64_t kMaxExpansion = 1024;
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "the trace format is little endian; add byte swapping");
@@ -50,7 +60,9 @@ std::uint64_t frame_checksum(const unsigned char* header, const void* payload, s
 }  // namespace
 
 TraceWriter::TraceWriter(const std::string& path, std::size_t frame_events, int zstd_level)
-    : path_(path), frame_events_(frame_events ? frame_events : 1), level_(zstd_level) {
+    : path_(path),
+      frame_events_(std::clamp<std::size_t>(frame_events, 1, kMaxFrameEvents)),
+      level_(zstd_level) {
   f_ = std::fopen(path.c_str(), "wb");
   if (!f_) throw Error(Exit::bad_input, "cannot create trace " + path + ": " + errno_text());
   unsigned char h[kHeaderSize] = {};
@@ -87,6 +99,8 @@ void TraceWriter::set_drops(std::uint64_t total) {
 }
 
 void TraceWriter::add_meta(const std::string& json) {
+  if (json.size() > kMaxMetaBytes)
+    throw Error(Exit::bad_input, "trace metadata larger than " + std::to_string(kMaxMetaBytes) + " bytes");
   flush();
   write_frame(FrameKind::meta, json.data(), json.size(), 1);
 }
@@ -132,35 +146,38 @@ void TraceWriter::close() {
 
 TraceReader::TraceReader(const std::string& path) {
   info_.path = path;
-  f_ = std::fopen(path.c_str(), "rb");
+  // Pipes and block devices too (ssh host cat run.zdt | zdedup report
+  // /dev/stdin): their size is unknown (0 here; an empty regular file fails
+  // at the header), so only the frame limits bound what a frame may claim.
+  InputFile in(path, "trace", InputFile::Allow::stream);
+  file_size_ = in.size() ? in.size() : UINT64_MAX;
+  f_ = ::fdopen(in.fd(), "rb");
   if (!f_) throw Error(Exit::bad_input, "cannot open trace " + path + ": " + errno_text());
+  in.release();
+  auto refuse = [&](const std::string& why) {
+    std::fclose(f_);
+    f_ = nullptr;
+    throw Error(Exit::bad_input, path + ": " + why);
+  };
   unsigned char h[kHeaderSize];
   std::size_t n = std::fread(h, 1, sizeof(h), f_);
-  if (n == 0) {
-    std::fclose(f_);
-    f_ = nullptr;
-    throw Error(Exit::bad_input, path + ": empty file, not a zdedup trace");
-  }
-  if (n < sizeof(h) || std::memcmp(h, kMagic, sizeof(kMagic)) != 0) {
-    std::fclose(f_);
-    f_ = nullptr;
-    throw Error(Exit::bad_input, path + ": not a zdedup trace (bad magic or short header)");
-  }
-  if (get<std::uint32_t>(h + 28) != static_cast<std::uint32_t>(XXH64(h, 28, 0))) {
-    std::fclose(f_);
-    f_ = nullptr;
-    throw Error(Exit::bad_input, path + ": trace header checksum mismatch");
-  }
+  if (n == 0) refuse("empty file, not a zdedup trace");
+  if (n < sizeof(h) || std::memcmp(h, kMagic, sizeof(kMagic)) != 0)
+    refuse("not a zdedup trace (bad magic or short header)");
+  if (get<std::uint32_t>(h + 28) != static_cast<std::uint32_t>(XXH64(h, 28, 0)))
+    refuse("trace header checksum mismatch");
   info_.version = get<std::uint16_t>(h + 8);
-  std::uint16_t hsize = get<std::uint16_t>(h + 10);
-  std::uint32_t esize = get<std::uint32_t>(h + 12);
-  if (info_.version != kTraceVersion || hsize != kHeaderSize || esize != ZDEDUP_EVENT_SIZE) {
-    std::fclose(f_);
-    f_ = nullptr;
-    throw Error(Exit::bad_input, path + ": unsupported trace version " +
-                                     std::to_string(info_.version) + " (this zdedup reads " +
-                                     std::to_string(kTraceVersion) + ")");
-  }
+  const auto hsize = get<std::uint16_t>(h + 10);
+  const auto esize = get<std::uint32_t>(h + 12);
+  if (info_.version != kTraceVersion)
+    refuse("unsupported trace version " + std::to_string(info_.version) + " (this zdedup reads " +
+           std::to_string(kTraceVersion) + ")");
+  if (hsize != kHeaderSize)
+    refuse("trace header says it is " + std::to_string(hsize) + " bytes; version " +
+           std::to_string(kTraceVersion) + " headers are " + std::to_string(kHeaderSize));
+  if (esize != ZDEDUP_EVENT_SIZE)
+    refuse("trace events are " + std::to_string(esize) + " bytes; version " +
+           std::to_string(kTraceVersion) + " events are " + std::to_string(ZDEDUP_EVENT_SIZE));
   info_.created_ns = get<std::uint64_t>(h + 16);
   offset_ = kHeaderSize;
 }
@@ -210,8 +227,14 @@ bool TraceReader::next_frame(std::vector<Event>& out) {
     const auto zsize = get<std::uint32_t>(h + 8);
     const auto raw_size = get<std::uint32_t>(h + 12);
     const auto count = get<std::uint32_t>(h + 16);
-    if (zsize > kMaxFrameBytes || raw_size > kMaxFrameBytes)
+    if (zsize > kMaxFrameBytes || raw_size > kMaxFrameBytes ||
+        (static_cast<FrameKind>(kind) == FrameKind::meta && raw_size > kMaxMetaBytes))
       return damaged(at, "implausible frame size");
+    // Checked before allocating: a header may declare any size.
+    if (at + kFrameHeaderSize + zsize > file_size_) return damaged(at, "truncated frame payload");
+    if (static_cast<FrameKind>(kind) == FrameKind::events &&
+        raw_size > std::uint64_t{zsize} * kMaxExpansion)
+      return damaged(at, "frame expands more than " + std::to_string(kMaxExpansion) + "x");
     zbuf_.resize(zsize);
     if (std::fread(zbuf_.data(), 1, zsize, f_) != zsize)
       return damaged(at, "truncated frame payload");
@@ -254,12 +277,14 @@ bool TraceReader::next_frame(std::vector<Event>& out) {
 }
 
 bool is_trace_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  char m[sizeof(kMagic)];
-  bool yes = std::fread(m, 1, sizeof(m), f) == sizeof(m) && std::memcmp(m, kMagic, sizeof(m)) == 0;
-  std::fclose(f);
-  return yes;
+  try {
+    InputFile in(path, "trace");
+    char m[sizeof(kMagic)];
+    return ::pread(in.fd(), m, sizeof(m), 0) == static_cast<ssize_t>(sizeof(m)) &&
+           std::memcmp(m, kMagic, sizeof(m)) == 0;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 std::vector<Event> read_trace(const std::string& path, TraceInfo* info) {

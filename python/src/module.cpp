@@ -10,6 +10,7 @@
 #include "zdedup/analysis.h"
 #include "zdedup/error.h"
 #include "zdedup/gate.h"
+#include "zdedup/input.h"
 #include "zdedup/output.h"
 #include "zdedup/scan.h"
 #include "zdedup/trace.h"
@@ -19,15 +20,22 @@ using namespace zdedup;
 
 namespace {
 
+// Text from the library into Python.  Paths, process names and metadata come
+// from files and the system as bytes: invalid UTF-8 becomes U+FFFD instead of
+// a UnicodeDecodeError.
+py::str text(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
 // JSON text across the boundary: the Python side turns it into dicts with
 // json.loads, exactly what `zdedup ... --json` prints.
 std::string report_json_text(const std::vector<std::string>& paths, std::size_t top, bool global) {
   AnalyzeOptions ao;
   ao.top_n = top;
   ao.global_scope = global;
-  std::vector<TraceReport> reports;
-  for (const std::string& p : paths) reports.push_back(analyze_trace(p, ao));
-  return report_json(reports, top).dump();
+  return json_text(report_json(analyze_traces(paths, ao), top));
 }
 
 std::vector<Event> events_from_array(const py::array& a) {
@@ -58,14 +66,26 @@ py::dtype event_dtype() {
 PYBIND11_MODULE(_zdedup, m) {
   m.doc() = "zdedup analyzer core (use the zdedup package, not this module)";
   static py::exception<Error> exc(m, "Error", PyExc_RuntimeError);
+  // Every failure of the library is a zdedup.Error with the CLI's message and
+  // the exit status the CLI would have used, other C++ exceptions included
+  // (the CLI reports those as "internal error", exit 2).  pybind11's own
+  // (Python errors in flight, argument conversion) keep their Python types.
   py::register_exception_translator([](std::exception_ptr p) {
+    auto raise = [](const std::string& message, Exit code) {
+      py::object value = py::reinterpret_borrow<py::object>(exc.ptr())(text(message));
+      value.attr("exit_code") = static_cast<int>(code);
+      PyErr_SetObject(exc.ptr(), value.ptr());
+    };
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      // The CLI's message, plus the exit status the CLI would have used.
-      py::object value = py::reinterpret_borrow<py::object>(exc.ptr())(e.what());
-      value.attr("exit_code") = static_cast<int>(e.code());
-      PyErr_SetObject(exc.ptr(), value.ptr());
+      raise(e.what(), e.code());
+    } catch (const py::error_already_set&) {
+      throw;
+    } catch (const py::builtin_exception&) {
+      throw;
+    } catch (const std::exception& e) {
+      raise(std::string("internal error: ") + e.what(), Exit::bad_input);
     }
   });
 
@@ -84,17 +104,20 @@ PYBIND11_MODULE(_zdedup, m) {
         py::array out(event_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(ev.size())});
         std::memcpy(out.mutable_data(), ev.data(), ev.size() * sizeof(Event));
         py::dict meta;
-        meta["path"] = info.path;
+        meta["path"] = text(info.path);
         meta["version"] = info.version;
         meta["created_ns"] = info.created_ns;
         meta["frames"] = info.frames;
         meta["events"] = info.events;
         meta["drops"] = info.drops;
-        meta["meta"] = info.meta;
+        meta["meta"] = text(info.meta);
+        // Whether the metadata is JSON of bounded depth, judged here so that
+        // Python's own parser never sees input that would exhaust its stack.
+        meta["meta_is_json"] = check_json(info.meta).problem.empty();
         if (info.damage)
           meta["damage"] = py::dict(py::arg("offset") = info.damage->offset,
                                     py::arg("frame") = info.damage->frame,
-                                    py::arg("reason") = info.damage->reason);
+                                    py::arg("reason") = text(info.damage->reason));
         else
           meta["damage"] = py::none();
         return py::make_tuple(out, meta);
@@ -113,7 +136,7 @@ PYBIND11_MODULE(_zdedup, m) {
         j["tool"] = "zdedup";
         j["command"] = "report";
         j["schema"] = kJsonSchema;
-        return j.dump();
+        return json_text(j);
       },
       py::arg("events"), py::arg("top") = 10, py::arg("global_scope") = false);
 
@@ -146,6 +169,9 @@ PYBIND11_MODULE(_zdedup, m) {
 
   m.def("read_dedup_ratio", &read_dedup_ratio, py::arg("path"),
         "The dedup ratio of a JSON report or trace, checked as `zdedup gate` checks it");
+  m.def(
+      "read_report", [](const std::string& path) { return read_report(path); }, py::arg("path"),
+      "The text of a JSON report, checked as `zdedup gate` checks it (size, depth, dedup_ratio)");
 
   m.def(
       "scan_json",
@@ -155,11 +181,11 @@ PYBIND11_MODULE(_zdedup, m) {
         ScanOptions so;
         so.top_n = top;
         so.sample_every = sample_every;
-        Scanner s(so);
-        for (const std::string& f : files) s.add_file(f);
-        for (int p : pids) s.add_pid(p);
-        if (all) s.add_all_processes();
-        return to_json(s.result()).dump();
+        ScanRequest req;
+        req.files = files;
+        req.pids.assign(pids.begin(), pids.end());
+        req.all = all;
+        return json_text(to_json(scan(req, so)));
       },
       py::arg("pids"), py::arg("files"), py::arg("all") = false, py::arg("top") = 10,
       py::arg("sample_every") = 64);

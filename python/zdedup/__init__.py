@@ -27,7 +27,8 @@ F_STORED, F_EXCLUSIVE, F_HIT, F_HASHED = 1, 2, 4, 8
 
 
 def _path(p):
-    return os.fspath(p)
+    # Bytes, as the OS names files: a name that is not UTF-8 cannot cross as str.
+    return os.fsencode(p)
 
 
 def read_trace(path):
@@ -57,11 +58,8 @@ def read_trace(path):
         "hit": (flags & F_HIT) != 0,
         "hashed": (flags & F_HASHED) != 0,
     }, copy=False)
-    if info.get("meta"):
-        try:
-            info["meta"] = json.loads(info["meta"])
-        except ValueError:
-            pass
+    if info.pop("meta_is_json"):
+        info["meta"] = json.loads(info["meta"])
     df.attrs["trace"] = info
     return df
 
@@ -97,14 +95,10 @@ def scan(pid=None, files=None, all=False, top=10, sample_every=64):
     or list), or all=True for every process."""
     pids = [] if pid is None else ([pid] if isinstance(pid, int) else list(pid))
     paths = [] if files is None else ([files] if isinstance(files, (str, os.PathLike)) else list(files))
-    if not pids and not paths and not all:
-        raise Error("scan needs pid=, files= or all=True")
     return json.loads(_zdedup.scan_json(pids, [_path(p) for p in paths], all, top, sample_every))
 
 
 def load_report(path):
     """A JSON report written by `zdedup scan/report --json`, checked the way
     `zdedup gate` checks it (bad files raise zdedup.Error)."""
-    _zdedup.read_dedup_ratio(_path(path))
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(_zdedup.read_report(_path(path)))

@@ -108,8 +108,12 @@ int main(int argc, char** argv) {
       distinct.empty() ? 1.0 : double(nonzero) / double(distinct.size()));
   std::fflush(stdout);
   if (hold) {
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    // sigaction without SA_RESTART (signal() sets it): the fgets below must
+    // return on SIGTERM, or `kill PID` leaves the workload holding its memory.
+    struct sigaction sa = {};
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
     std::vector<unsigned char> expect(kPage);
     char line[64];
     while (!g_stop && std::fgets(line, sizeof(line), stdin)) {

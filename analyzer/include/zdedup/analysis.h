@@ -63,6 +63,11 @@ struct TraceReport {
 // Replays one trace (salvaging up to any damage, see info.damage).
 TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options = {});
 
+// Replays each trace (what report and Python's report() run); Error(bad_input)
+// when @paths is empty.
+std::vector<TraceReport> analyze_traces(const std::vector<std::string>& paths,
+                                        const AnalyzeOptions& options = {});
+
 // The index's state sampled along a replay, for plots of dedup over time.
 struct TimelinePoint {
   std::uint64_t ts_ns = 0;   // timestamp of the last event applied

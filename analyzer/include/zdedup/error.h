@@ -13,6 +13,7 @@ enum class Exit : int {
   bad_input = 2,    // usage error, missing/unreadable/malformed input
   partial = 3,      // input damaged: a result was salvaged and printed
   unsupported = 4,  // this host cannot do it (privileges, kernel features)
+  output_failed = 5,  // the result could not be written (stdout, --prometheus FILE)
 };
 
 // An error with a one-line, user-facing message and the exit status it maps to.

@@ -19,6 +19,13 @@ struct GateResult {
   std::string explanation;  // one line, printed by the CLI
 };
 
+// The text of the JSON report at @path, checked as gate checks it: a regular
+// file of at most kMaxReportBytes, JSON no deeper than kMaxJsonDepth, an
+// object whose "dedup_ratio" is a finite number >= 1 (stored in *ratio), not
+// a trace.
+// Throws Error(bad_input) otherwise.
+std::string read_report(const std::string& path, double* ratio = nullptr);
+
 // Reads the dedup ratio of a JSON report (scan, report, live) or of a trace.
 // Throws Error(bad_input) when the input cannot be judged.
 double read_dedup_ratio(const std::string& path);

@@ -25,6 +25,11 @@ nlohmann::json to_json(const ScanResult& r);
 // One or more traces: the combined summary at top level, per trace below.
 nlohmann::json report_json(const std::vector<TraceReport>& reports, std::size_t top_n);
 
+// JSON as every shell prints it.  Names come from the system as bytes (file
+// names, process names) and need not be UTF-8: invalid bytes become U+FFFD
+// instead of nlohmann's type_error.
+std::string json_text(const nlohmann::json& j, int indent = -1);
+
 std::string render_table(const ScanResult& r);
 std::string render_table(const Summary& s, const std::string& title);
 std::string render_report_table(const std::vector<TraceReport>& reports, std::size_t top_n);
@@ -34,7 +39,11 @@ std::string render_prometheus(const ScanResult& r);
 std::string render_prometheus(const Summary& s);
 
 // Writes @content to @path through a temporary file in the same directory and
-// rename(2), so a reader (node_exporter) never sees a half-written file.
+// rename(2), so a reader (node_exporter) never sees a half-written file.  The
+// temp file has a random name, created with O_EXCL|O_NOFOLLOW (no planted
+// symlink is followed); @path must be a regular file or absent (Error
+// bad_input otherwise) and keeps its mode (new files: 0644).  On any failure
+// @path is left as it was and Error(output_failed) is thrown.
 void write_file_atomic(const std::string& path, const std::string& content);
 
 }  // namespace zdedup

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct ScanOptions {
   std::function<void(const ScanProgress&)> progress;
 };
 
+// The status of a kernel thread's source: not an error, there is nothing to read.
+constexpr const char* kKernelThread = "kernel thread, no user memory";
+
 struct ScanSource {
   std::string name;  // path, or "pid 123 (comm)"
   std::string kind;  // "file", "pid", "buffer"
@@ -41,7 +45,7 @@ struct ScanSource {
   std::uint64_t zero_pages = 0;
   std::uint64_t tail_bytes = 0;     // bytes after the last whole page (files)
   std::uint64_t swapped_pages = 0;  // anon pages on swap, not read (pids)
-  std::string status = "ok";        // "ok", "exited", or "error: ..."
+  std::string status = "ok";        // "ok", "exited", kKernelThread, or "error: ..."
 };
 
 struct SharedPage {
@@ -57,6 +61,7 @@ struct ScanResult {
   std::uint64_t partial_pages = 0;
   std::uint64_t swapped_pages = 0;
   std::uint64_t processes_skipped = 0;  // --all: unreadable or gone
+  std::uint64_t kernel_threads = 0;     // --all: kernel threads passed over (no user memory)
   // Compressibility sample.
   std::size_t sample_every = 0;
   std::uint64_t sampled_pages = 0;
@@ -84,9 +89,11 @@ class Scanner {
   Scanner& operator=(const Scanner&) = delete;
 
   // Each throws Error (one-line message): bad_input for a missing or
-  // unreadable file or a PID that does not exist, unsupported when the
-  // process cannot be read for lack of privileges.  A process that exits
-  // mid-scan keeps what was read and is marked "exited".
+  // unreadable file, one that is not a regular file or block device, or a
+  // PID that does not exist; unsupported when the process cannot be read for
+  // lack of privileges.  A process that exits mid-scan keeps what was read
+  // and is marked "exited"; a kernel thread is a source with no pages.  A
+  // file (same inode) or PID given again is counted once, with a warning.
   void add_file(const std::string& path);
   void add_pid(pid_t pid);
   // Every process but this one; skips ones it may not read or that vanish.
@@ -96,13 +103,28 @@ class Scanner {
   ScanResult result() const;
 
  private:
-  enum class PidOutcome { ok, gone, denied };
+  enum class PidOutcome { ok, gone, denied, kernel_thread };
   PidOutcome scan_pid(pid_t pid, ScanSource& src);
+  // The present pages of [start, end) of a process (mem: /proc/PID/mem),
+  // found with PAGEMAP_SCAN (walk_regions) or, before Linux 6.7, by reading
+  // the pagemap (walk_pagemap); swapped pages are counted, not read.
+  enum class Walk { done, gone, unsupported };
+  Walk walk_regions(int pagemap, int mem, std::uint64_t start, std::uint64_t end,
+                    std::vector<unsigned char>& buf, ScanSource& src);
+  Walk walk_pagemap(int pagemap, int mem, std::uint64_t start, std::uint64_t end,
+                    std::vector<unsigned char>& buf, ScanSource& src);
+  // False when the process is gone.
+  bool read_present(int mem, std::uint64_t start, std::uint64_t end,
+                    std::vector<unsigned char>& buf, ScanSource& src);
   void feed_pages(const unsigned char* data, std::size_t pages, ScanSource& src);
   void report_progress();
 
   ScanOptions opt_;
+  bool pagemap_scan_;  // the kernel has PAGEMAP_SCAN (until it says otherwise)
   FlatMap64 counts_;  // non-zero content hash -> pages
+  // Sources already scanned, so that naming one twice counts it once.
+  std::set<std::pair<std::uint64_t, std::uint64_t>> seen_files_;  // (st_dev, st_ino)
+  std::set<pid_t> seen_pids_;
   ScanResult r_;
   std::uint64_t nonzero_seen_ = 0;
   std::uint64_t bytes_done_ = 0;
@@ -113,5 +135,16 @@ class Scanner {
   void* zctx_;  // ZSTD_CCtx
   std::vector<unsigned char> zbuf_;
 };
+
+// What one scan covers: files, then processes, then (all) every other one.
+struct ScanRequest {
+  std::vector<std::string> files;
+  std::vector<pid_t> pids;
+  bool all = false;
+};
+
+// The one entry point of the shells (CLI, Python).  Throws Error(bad_input)
+// when @request names nothing, and what Scanner's add_* throw.
+ScanResult scan(const ScanRequest& request, ScanOptions options = {});
 
 }  // namespace zdedup

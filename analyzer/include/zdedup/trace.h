@@ -63,6 +63,7 @@ struct TraceInfo {
 class TraceWriter {
  public:
   // Creates (truncates) @path and writes the header.  Throws Error.
+  // @frame_events is capped at 2^20 (40 MiB frames), the most a reader accepts.
   explicit TraceWriter(const std::string& path, std::size_t frame_events = 65536,
                        int zstd_level = 3);
   ~TraceWriter();
@@ -115,6 +116,7 @@ class TraceReader {
   std::FILE* f_ = nullptr;
   ZSTD_DCtx_s* dctx_ = nullptr;  // reused across frames
   std::uint64_t offset_ = 0;
+  std::uint64_t file_size_ = 0;  // at open: no frame may claim more
   std::vector<char> zbuf_;
   std::vector<char> raw_;
   TraceInfo info_;
