@@ -24,6 +24,7 @@
 
 struct zdedup_page_buf {
 	__u8 data[ZDEDUP_PAGE_SIZE];
+	__u64 seq;	/* bumped by every fill: see hash_page() in zdedup.bpf.c */
 };
 
 struct {

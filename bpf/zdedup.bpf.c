@@ -62,6 +62,8 @@ __u64 dropped;
 __u64 dropped_stored;
 /* Page samples that did not fit their ring (estimates use fewer samples). */
 __u64 dropped_samples;
+/* Hashes whose page buffer another task refilled meanwhile (hash_page()). */
+__u64 hashes_overtaken;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -143,17 +145,32 @@ static __always_inline __u64 page_kaddr(__u64 page)
 	return direct + (page - vmemmap) / bpf_core_type_size(struct page) * ZDEDUP_PAGE_SIZE;
 }
 
-/* Reads the page into this CPU's buffer and hashes it; false if unreadable. */
-static __always_inline bool hash_page(__u64 page, __u64 *hash)
+/*
+ * Reads the page into this CPU's buffer and hashes it; false if unreadable
+ * or overtaken.  Tracing programs run with migration, not preemption,
+ * disabled, and 7.2 kernels are preemptible (PREEMPT_LAZY): a task preempted
+ * mid-hash can find its buffer refilled by another task's program on the
+ * same CPU.  Every fill bumps the buffer's sequence number atomically; a hash
+ * whose fill was overtaken is not trusted, its event goes out unhashed and
+ * counts as a drop (the content is lost, so validation must not judge).
+ * @seq: the fill's number, for maybe_sample().
+ */
+static __always_inline bool hash_page(__u64 page, __u64 *hash, __u64 *seq)
 {
 	__u32 key = 0;
 	struct zdedup_page_buf *b = bpf_map_lookup_elem(&zdedup_page, &key);
 
 	if (!b)
 		return false;
+	*seq = __sync_fetch_and_add(&b->seq, 1) + 1;
 	if (bpf_probe_read_kernel(b->data, sizeof(b->data), (void *)page_kaddr(page)))
 		return false;
 	*hash = xxh64_page();
+	if (*(volatile __u64 *)&b->seq != *seq) {
+		__sync_fetch_and_add(&hashes_overtaken, 1);
+		__sync_fetch_and_add(&dropped, 1);
+		return false;
+	}
 	return true;
 }
 
@@ -264,8 +281,8 @@ static __always_inline void emit(__u8 type, __u8 flags, __u64 slot, __u64 hash,
 	bpf_ringbuf_submit(e, wakeup_flag(&zdedup_events));
 }
 
-/* Sends this CPU's page buffer (just hashed) if it is the Nth stored page. */
-static __always_inline void maybe_sample(__u64 hash, __u64 scope)
+/* Sends this CPU's page buffer (fill @fill, just hashed) if it is the Nth stored page. */
+static __always_inline void maybe_sample(__u64 hash, __u64 scope, __u64 fill)
 {
 	__u32 key = 0;
 	__u64 *seq;
@@ -291,6 +308,12 @@ static __always_inline void maybe_sample(__u64 hash, __u64 scope)
 	smp->hash = hash;
 	smp->scope = scope;
 	bpf_probe_read_kernel(smp->data, sizeof(smp->data), b->data);
+	/* Refilled while copying (see hash_page()): the bytes are not @hash's. */
+	if (*(volatile __u64 *)&b->seq != fill) {
+		bpf_ringbuf_discard(smp, 0);
+		__sync_fetch_and_add(&dropped_samples, 1);
+		return;
+	}
 	bpf_ringbuf_submit(smp, wakeup_flag(&zdedup_samples));
 }
 
@@ -333,7 +356,7 @@ struct store_ctx {
 
 static int store_page(__u32 i, struct store_ctx *c)
 {
-	__u64 page = c->folio + (__u64)i * bpf_core_type_size(struct page), hash = 0;
+	__u64 page = c->folio + (__u64)i * bpf_core_type_size(struct page), hash = 0, fill = 0;
 	__u32 comp_len = 0;
 	__u8 flags = 0;
 
@@ -342,9 +365,9 @@ static int store_page(__u32 i, struct store_ctx *c)
 		if (c->lens)
 			comp_len = c->lens->len[(c->lens->n - c->nr + i) &
 						(ZDEDUP_MAX_FOLIO_PAGES - 1)];
-		if (hash_page(page, &hash)) {
+		if (hash_page(page, &hash, &fill)) {
 			flags |= ZDEDUP_F_HASHED;
-			maybe_sample(hash, c->scope);
+			maybe_sample(hash, c->scope, fill);
 		}
 	}
 	emit(ZDEDUP_EV_STORE, flags, c->slot + i, hash, c->scope, comp_len);
@@ -364,8 +387,12 @@ static __always_inline void on_store(__u64 raw, bool stored)
 	};
 
 	c.lens = task_comp_lens(false);
-	/* The lengths were for this store only; the next one starts afresh. */
-	if (c.lens && (!stored || c.lens->n < c.nr)) {
+	/*
+	 * The lengths were for this store only; the next one starts afresh.  A
+	 * folio of more pages than the ring holds (none on x86-64 today) has
+	 * no trustworthy lengths.
+	 */
+	if (c.lens && (!stored || c.lens->n < c.nr || c.nr > ZDEDUP_MAX_FOLIO_PAGES)) {
 		c.lens->n = 0;
 		c.lens = NULL;
 	}
@@ -376,6 +403,8 @@ static __always_inline void on_store(__u64 raw, bool stored)
 	if (c.nr > ZDEDUP_MAX_FOLIO_PAGES) {
 		__sync_fetch_and_add(&clipped_pages, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
 		__sync_fetch_and_add(&dropped, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
+		if (stored)
+			__sync_fetch_and_add(&dropped_stored, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
 		c.nr = ZDEDUP_MAX_FOLIO_PAGES;
 	}
 	bpf_loop(c.nr, store_page, &c, 0);
@@ -446,7 +475,7 @@ static __always_inline bool folio_in_swapcache(__u64 raw)
 static __always_inline void on_load(__u64 raw, __u64 ret)
 {
 	struct folio *folio = (struct folio *)raw;
-	__u64 hash = 0, scope;
+	__u64 hash = 0, scope, fill = 0;
 	__u8 flags = 0;
 
 	scope = memcg_scope(BPF_CORE_READ(folio, memcg_data));
@@ -456,7 +485,7 @@ static __always_inline void on_load(__u64 raw, __u64 ret)
 		flags |= ZDEDUP_F_EXCLUSIVE;
 	if (load_returns_int ? (int)ret == 0 : ret & 1) {
 		flags |= ZDEDUP_F_HIT;
-		if (hash_page(raw, &hash))
+		if (hash_page(raw, &hash, &fill))
 			flags |= ZDEDUP_F_HASHED;
 	}
 	emit(ZDEDUP_EV_LOAD, flags, BPF_CORE_READ(folio, swap.val), hash, scope, 0);
@@ -506,7 +535,7 @@ static __always_inline void on_frontswap(__u8 type, __u64 swap_type, __u64 offse
 					 __u64 page, __u64 ret)
 {
 	struct comp_lens *lens = NULL;
-	__u64 hash = 0, scope;
+	__u64 hash = 0, scope, fill = 0;
 	__u32 comp_len = 0;
 	__u8 flags = 0;
 
@@ -523,10 +552,10 @@ static __always_inline void on_frontswap(__u8 type, __u64 swap_type, __u64 offse
 	/* 6.1 keeps the entry after a load: loads are never exclusive. */
 	if ((int)ret == 0) {
 		flags |= type == ZDEDUP_EV_STORE ? ZDEDUP_F_STORED : ZDEDUP_F_HIT;
-		if (hash_page(page, &hash)) {
+		if (hash_page(page, &hash, &fill)) {
 			flags |= ZDEDUP_F_HASHED;
 			if (type == ZDEDUP_EV_STORE)
-				maybe_sample(hash, scope);
+				maybe_sample(hash, scope, fill);
 		}
 	}
 	emit(type, flags, slot_of(swap_type & 0xffffffff, offset), hash, scope, comp_len);
@@ -580,7 +609,7 @@ struct kp_key {
 };
 
 struct kp_args {
-	__u64 a0, a1, a2;
+	__u64 a0, a1, a2;	/* arguments; for KP_STORE a1 is the folio's pages */
 	__u64 armed;	/* stashed after user space finished attaching */
 };
 
@@ -619,7 +648,7 @@ static __always_inline void kp_stash(__u32 fn, __u64 a0, __u64 a1, __u64 a2)
 	 * kprobe attaches first, its kretprobe a moment later).
 	 */
 	if (old && old->armed)
-		__sync_fetch_and_add(&dropped, 1);
+		__sync_fetch_and_add(&dropped, fn == KP_STORE && old->a1 ? old->a1 : 1);
 	v.armed = armed;
 	bpf_map_update_elem(&kprobe_args, &k, &v, BPF_ANY);
 }
@@ -642,7 +671,8 @@ static __always_inline bool kp_take(__u32 fn, struct kp_args *out)
 SEC("kprobe/zswap_store")
 int BPF_KPROBE(zswap_store_kprobe)
 {
-	kp_stash(KP_STORE, PT_REGS_PARM1(ctx), 0, 0);
+	/* The folio's pages: what a lost kretprobe loses (kp_stash()). */
+	kp_stash(KP_STORE, PT_REGS_PARM1(ctx), folio_pages(PT_REGS_PARM1(ctx)), 0);
 	return 0;
 }
 

@@ -28,6 +28,7 @@ Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t dro
     s.size_zero_samples = sizes->zero_samples();
     s.size_mean = sizes->mean();
     s.size_method = sizes->method();
+    s.size_compressor = sizes->compressor();
     s.est_unsized_saved_bytes = sizes->estimate_saved(s.unsized_duplicates);
   }
   s.dedup_ratio = dedup_ratio(s.logical_pages, s.distinct);

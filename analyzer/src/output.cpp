@@ -112,7 +112,7 @@ json to_json(const Summary& s) {
         {"estimate", true},
         {"method", "mean size of sampled stored pages compressed with " + s.size_method +
                        ", applied to unsized duplicates"},
-        {"compressor", s.size_method},
+        {"compressor", s.size_compressor},
         {"samples", s.size_samples},
         {"zero_samples", s.size_zero_samples},
         {"samples_dropped", s.size_samples_dropped},

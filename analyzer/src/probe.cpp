@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -43,10 +44,23 @@ bool has_caps_for_bpf() {
 }
 
 // libbpf's warnings since the last attempt: a refusal is explained in one
-// line from them (parse_load_failure); the whole log only when asked.
+// line from them (parse_load_failure); the whole log only when asked.  A
+// verifier log comes as one message of up to 16 MiB whose decisive lines are
+// at its end: a long message keeps its first line (the program's name) and
+// its tail.
 std::mutex g_libbpf_log_mu;
 std::string g_libbpf_log;
 constexpr std::size_t kLibbpfLogMax = std::size_t{1} << 20;
+constexpr std::size_t kMessageTail = std::size_t{64} << 10;
+
+std::string head_and_tail(const std::string& msg) {
+  if (msg.size() <= 2 * kMessageTail) return msg;
+  const std::size_t nl = msg.find('\n');
+  const std::string head = msg.substr(0, std::min(nl == std::string::npos ? msg.size() : nl + 1, kMessageTail));
+  std::string tail = msg.substr(msg.size() - kMessageTail);
+  tail.erase(0, tail.find('\n') + 1);  // from a line start
+  return head + tail;
+}
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
   if (level != LIBBPF_WARN) return 0;
@@ -59,8 +73,10 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
     std::vsnprintf(msg.data(), msg.size(), fmt, ap);
     msg.resize(static_cast<std::size_t>(n));
     if (std::getenv("ZDEDUP_BPF_DEBUG")) std::fputs(msg.c_str(), stderr);
+    // libbpf's pr_warn() already starts every message with "libbpf: ".
+    const std::string kept = head_and_tail(msg);
     std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
-    if (g_libbpf_log.size() + msg.size() <= kLibbpfLogMax) g_libbpf_log += "libbpf: " + msg;
+    if (g_libbpf_log.size() + kept.size() <= kLibbpfLogMax) g_libbpf_log += kept;
   }
   return 0;
 }
@@ -70,10 +86,14 @@ void clear_libbpf_log() {
   g_libbpf_log.clear();
 }
 
+LoadFailure logged_failure() {
+  std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
+  return parse_load_failure(g_libbpf_log);
+}
+
 // ": program P: REASON (...)" from the log of the attempt that failed, or "".
 std::string logged_reason() {
-  std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
-  const std::string d = describe(parse_load_failure(g_libbpf_log));
+  const std::string d = describe(logged_failure());
   return d.empty() ? d : ": " + d;
 }
 
@@ -86,8 +106,11 @@ bool has_kprobes() {
 
 // Errors with which a kernel refuses fentry/fexit programs as such (no BPF
 // trampolines, lockdown, an LSM), as opposed to a bug in a program: only
-// these make automatic mode try kprobes.
+// these make automatic mode try kprobes.  The verifier also rejects with
+// EACCES: a rejection it explained in the log is the program's fault, and
+// kprobes (the same code) would fare no better.
 bool fentry_unsupported(int err) {
+  if (logged_failure().zdedup_bug) return false;
   return err == EPERM || err == EACCES || err == ENOTSUP || err == EOPNOTSUPP ||
          err == 524 /* ENOTSUPP */ || err == ENODEV;
 }
@@ -95,6 +118,9 @@ bool fentry_unsupported(int err) {
 // Why the kernel would not take or attach the fentry programs, in one line.
 std::string refusal(int err, const char* step) {
   const std::string kprobes = has_kprobes() ? "" : "; it has no kprobes either (CONFIG_KPROBES off)";
+  if (logged_failure().zdedup_bug)
+    return std::string("the kernel refused the BPF programs at ") + step + ": " + std::strerror(err) +
+           logged_reason() + " (ZDEDUP_BPF_DEBUG=1 prints the verifier log)";
   if (err == EPERM || err == EACCES)
     return "this kernel does not allow fentry/fexit tracing programs (" + std::string(step) +
            " failed with " + std::strerror(err) +
@@ -286,7 +312,8 @@ Probe::Probe(const ProbeOptions& options) : impl_(std::make_unique<Impl>()) {
     const char* kstep = "";
     if (int kerr = impl_->try_attach(options, host_, true, kstep))
       throw Error(Exit::unsupported, host_.fentry_error + ", and the kprobe fallback failed too (" +
-                                         kstep + ": " + std::strerror(-kerr) + ")" + kSuggest);
+                                         kstep + ": " + std::strerror(-kerr) + logged_reason() + ")" +
+                                         kSuggest);
     host_.attach = "kprobe";
   } else {
     host_.attach = "fentry";

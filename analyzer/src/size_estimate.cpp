@@ -4,6 +4,7 @@
 #include <lz4hc.h>
 #include <lzo/lzo1x.h>
 #include <zlib.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getParams: the parameters the kernel uses
 #include <zstd.h>
 
 #include <algorithm>
@@ -31,14 +32,36 @@ struct SizeEstimator::Codec {
 
 namespace {
 
-// crypto/zstd.c: ZSTD_DEF_LEVEL 3.
+// crypto/zstd.c: the parameters of level 3 for a 256 KiB input
+// (zstd_get_params(ZSTD_DEF_LEVEL, BIT(ZSTD_MAX_WINDOWLOG))), set one by one
+// with the page's size pledged, as lib/zstd's zstd_cctx_init() does; not
+// those level 3 picks for a 4 KiB input (a smaller window and tables).
+ZSTD_parameters kernel_zstd_params() { return ZSTD_getParams(3, std::size_t{1} << 18, 0); }
+
+std::size_t kernel_zstd_compress(ZSTD_CCtx* cctx, void* dst, std::size_t cap, const void* src,
+                                 std::size_t len) {
+  const ZSTD_parameters p = kernel_zstd_params();
+  const std::pair<ZSTD_cParameter, int> set[] = {
+      {ZSTD_c_windowLog, int(p.cParams.windowLog)},     {ZSTD_c_hashLog, int(p.cParams.hashLog)},
+      {ZSTD_c_chainLog, int(p.cParams.chainLog)},       {ZSTD_c_searchLog, int(p.cParams.searchLog)},
+      {ZSTD_c_minMatch, int(p.cParams.minMatch)},       {ZSTD_c_targetLength, int(p.cParams.targetLength)},
+      {ZSTD_c_strategy, int(p.cParams.strategy)},       {ZSTD_c_contentSizeFlag, p.fParams.contentSizeFlag},
+      {ZSTD_c_checksumFlag, p.fParams.checksumFlag},    {ZSTD_c_dictIDFlag, !p.fParams.noDictIDFlag}};
+  if (ZSTD_isError(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters)) ||
+      ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cctx, len)))
+    return 0;
+  for (const auto& [param, value] : set)
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, param, value))) return 0;
+  const std::size_t z = ZSTD_compress2(cctx, dst, cap, src, len);
+  return ZSTD_isError(z) ? 0 : z;
+}
+
 struct Zstd : SizeEstimator::Codec {
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
   std::vector<unsigned char> out = std::vector<unsigned char>(ZSTD_compressBound(kPage));
   ~Zstd() override { ZSTD_freeCCtx(cctx); }
   std::size_t compress(const unsigned char* page) override {
-    std::size_t z = ZSTD_compressCCtx(cctx, out.data(), out.size(), page, kPage, 3);
-    return ZSTD_isError(z) ? 0 : z;
+    return kernel_zstd_compress(cctx, out.data(), out.size(), page, kPage);
   }
 };
 
@@ -55,9 +78,11 @@ struct Lz4 : SizeEstimator::Codec {
   }
 };
 
-// crypto/lzo.c: lzo1x_1_compress.  lzo-rle (lzo1x_1 with run-length coding
-// of zero runs, kernel only) has no library: LZO1X-1 stands in, which
-// overestimates pages with long zero runs.
+// crypto/lzo.c: lzo1x_1_compress.  liblzo2's LZO1X-1 hashes into 2^14
+// dictionary entries, the kernel's into 2^13 (lib/lzo/lzodefs.h D_BITS): the
+// same format, sizes within a few bytes, an approximation.  lzo-rle (lzo1x_1
+// with run-length coding of zero runs, kernel only) has no library: LZO1X-1
+// stands in, which overestimates pages with long zero runs.
 struct Lzo : SizeEstimator::Codec {
   bool ok = lzo_init() == LZO_E_OK;
   std::vector<unsigned char> wrk = std::vector<unsigned char>(LZO1X_1_MEM_COMPRESS);
@@ -69,10 +94,10 @@ struct Lzo : SizeEstimator::Codec {
 };
 
 // crypto/deflate.c: raw deflate, Z_DEFAULT_COMPRESSION, 11 window bits,
-// memory level MAX_MEM_LEVEL.
+// memory level MAX_MEM_LEVEL, which is 8 in the kernel's zlib (9 in zlib's).
 struct Deflate : SizeEstimator::Codec {
   z_stream zs{};
-  bool ok = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -11, MAX_MEM_LEVEL, Z_DEFAULT_STRATEGY) == Z_OK;
+  bool ok = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -11, 8, Z_DEFAULT_STRATEGY) == Z_OK;
   std::vector<unsigned char> out = std::vector<unsigned char>(2 * kPage);
   ~Deflate() override {
     if (ok) deflateEnd(&zs);
@@ -89,7 +114,8 @@ struct Deflate : SizeEstimator::Codec {
 
 }  // namespace
 
-SizeEstimator::SizeEstimator(const std::string& compressor) {
+SizeEstimator::SizeEstimator(const std::string& compressor) : compressor_(compressor) {
+  if (compressor == "lzo-rle") compressor_ = "lzo";
   if (compressor == "lz4") {
     codec_ = std::make_unique<Lz4>(false);
     method_ = "lz4 (LZ4_compress_default, as the kernel's lz4)";
@@ -98,7 +124,7 @@ SizeEstimator::SizeEstimator(const std::string& compressor) {
     method_ = "lz4hc level 9 (as the kernel's lz4hc)";
   } else if (compressor == "lzo") {
     codec_ = std::make_unique<Lzo>();
-    method_ = "lzo (LZO1X-1, as the kernel's lzo)";
+    method_ = "lzo (liblzo2's LZO1X-1, approximating the kernel's lzo)";
   } else if (compressor == "lzo-rle") {
     codec_ = std::make_unique<Lzo>();
     method_ = "LZO1X-1 standing in for lzo-rle (no library has lzo-rle; zero runs come out larger)";
@@ -106,6 +132,7 @@ SizeEstimator::SizeEstimator(const std::string& compressor) {
     codec_ = std::make_unique<Deflate>();
     method_ = "deflate (raw, default level, 11 window bits, as the kernel's deflate)";
   } else {
+    compressor_ = "zstd";
     codec_ = std::make_unique<Zstd>();
     method_ = compressor == "zstd" ? "zstd level 3 (as the kernel's zstd)"
                                    : "zstd level 3 standing in for " + (compressor.empty() ? std::string("an unknown compressor") : compressor) +

@@ -34,6 +34,7 @@ struct Summary {
   std::uint64_t size_samples_dropped = 0;
   double size_mean = 0;                 // mean compressed bytes per sampled page
   std::string size_method;              // SizeEstimator::method(): what compressed them
+  std::string size_compressor;          // SizeEstimator::compressor()
   std::uint64_t est_unsized_saved_bytes = 0;  // unsized_duplicates * size_mean
   double dedup_ratio = 1.0;
   std::uint64_t drops = 0;            // events the recorder lost

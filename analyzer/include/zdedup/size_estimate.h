@@ -38,6 +38,9 @@ class SizeEstimator {
   // What compresses the samples, e.g. "lz4 (LZ4_compress_default, as the
   // kernel's lz4)" or "zstd level 3, standing in for 842 (no library here)".
   const std::string& method() const { return method_; }
+  // The compressor that runs, by zswap's name: the kernel's, or the stand-in
+  // ("lzo" for lzo-rle, "zstd" where no library implements it).
+  const std::string& compressor() const { return compressor_; }
   // Mean compressed bytes per sampled non-zero page; 0 without samples.
   double mean() const { return samples_ ? double(compressed_bytes_) / double(samples_) : 0.0; }
   // Estimated bytes @duplicate_pages unsized duplicates would save.
@@ -49,7 +52,7 @@ class SizeEstimator {
 
  private:
   std::unique_ptr<Codec> codec_;
-  std::string method_;
+  std::string method_, compressor_;
   std::uint64_t samples_ = 0, zero_samples_ = 0, compressed_bytes_ = 0;
 };
 

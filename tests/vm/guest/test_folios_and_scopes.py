@@ -6,6 +6,7 @@ import json
 import pathlib
 import platform
 import subprocess
+import time
 
 import pytest
 
@@ -25,6 +26,18 @@ def memory_stat(cgroup, key):
         if name == key:
             return int(value)
     raise AssertionError(f"{key} not in {cgroup.path}/memory.stat")
+
+
+def flushed_memory_stat(cgroup, key, want, timeout=10):
+    """memory.stat as soon as it equals @want, else its value after @timeout
+    seconds: the kernel folds per-CPU counts into it only past a threshold or
+    from a periodic worker (every 2 s), so a fresh read may lag."""
+    end = time.time() + timeout
+    while True:
+        value = memory_stat(cgroup, key)
+        if value == want or time.time() > end:
+            return value
+        time.sleep(0.5)
 
 
 def scan(pid):
@@ -113,7 +126,12 @@ def test_large_folios_are_one_event_per_base_page(cgroup, only_thp_size):
         wl.reclaim_all()
         s = live.settle()
         folios = int((stats / "zswpout").read_text()) - folios0
-        pages = memory_stat(cgroup, "zswpout") - pages0
+        seen = s["events"]["stores"] - s["events"]["stores_rejected"]
+        pages = flushed_memory_stat(cgroup, "zswpout", pages0 + seen) - pages0
+        # The bytes zswap charged the cgroup (obj_cgroup_charge_zswap() of each
+        # entry's length): the events' per-page lengths must add up to them.
+        sized = s["saved_bytes"] + s["pool_bytes"]
+        charged = flushed_memory_stat(cgroup, "zswap", sized)
         check = wl.verify()
     finally:
         wl.stop()
@@ -123,7 +141,8 @@ def test_large_folios_are_one_event_per_base_page(cgroup, only_thp_size):
           f"{s['events']['stores']} store events, {s['events']['stores_rejected']} rejected")
     # Large folios did go to zswap whole, and every page of them is an event.
     assert folios * per_folio >= wl.truth["pages"] // 2, (folios, wl.truth["pages"])
-    assert s["events"]["stores"] - s["events"]["stores_rejected"] == pages
+    assert seen == pages
+    assert sized == charged, (sized, charged)
     x = scope_of(s, cgroup)
     assert x["logical_pages"] >= wl.truth["pages"]
     assert wl.truth["duplicate_pages"] <= sc["duplicate_pages"] <= wl.truth["duplicate_pages"] + 32
