@@ -187,10 +187,12 @@ Action add_live(CLI::App& app) {
         j["interval_loads"] = iv.delta.loads;
         j["interval_invalidates"] = iv.delta.invalidates;
         j["interval_drops"] = iv.drops_delta;
-        // The probe's own cost, when the kernel measures it.
+        // The probe's own cost, when the kernel measures it.  A mean, not
+        // an integer quotient: with a coarse sched_clock (TCG guests) most
+        // runs of a short program measure 0 ns.
         for (const ProgramCost& cost : iv.costs)
-          j["bpf_programs"].push_back({{"name", cost.name}, {"runs", cost.runs},
-                                       {"ns_per_run", cost.run_ns / cost.runs}});
+          j["bpf_programs"].push_back({{"name", cost.name}, {"runs", cost.runs}, {"run_ns", cost.run_ns},
+                                       {"ns_per_run", double(cost.run_ns) / double(cost.runs)}});
         emit(json_text(j) + "\n");
       } else {
         if (!header) emit(kIntervalHeader);
