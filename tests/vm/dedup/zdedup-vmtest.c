@@ -203,6 +203,8 @@ struct index_sum {
 	long refs;		/* slots */
 	long long saved;	/* sum (refs - 1) * length */
 	long long bytes;	/* sum length */
+	long long logical;	/* sum refs * length: the charge without sharing */
+	long raw_lines;		/* objects stored uncompressed */
 	uint64_t max_hash;
 	long all_lines;		/* lines of any scope */
 	long bad;		/* unparsable lines */
@@ -231,6 +233,8 @@ static void index_sum(uint64_t scope, struct index_sum *s)
 		s->refs += refs;
 		s->saved += (long long)(refs - 1) * len;
 		s->bytes += len;
+		s->logical += (long long)refs * len;
+		s->raw_lines += len == PAGE;
 		if (hash > s->max_hash)
 			s->max_hash = hash;
 	}
@@ -248,14 +252,18 @@ static uint64_t splitmix(uint64_t *x)
 	return z ^ (z >> 31);
 }
 
+/* A content with this bit is random throughout: zswap stores it raw */
+#define RAW		(1ULL << 62)
+
 /*
  * Content @c: a random-looking head of 8..255 words (so that compressed
- * lengths vary) followed by a constant. Never all zero, always compressible.
+ * lengths vary) followed by a constant. Never all zero, always compressible,
+ * unless @c has RAW: then every word is random and the page incompressible.
  */
 static void fill(void *page, uint64_t c)
 {
 	uint64_t *w = page, x = c * 7919 + 1;
-	size_t head = 8 + c % 248, i;
+	size_t head = c & RAW ? WORDS : 8 + c % 248, i;
 
 	for (i = 0; i < head; i++)
 		w[i] = splitmix(&x);
@@ -457,6 +465,16 @@ static char saved_dedup[16], saved_scope[16], saved_comp[64], saved_bits[16];
 static bool have_dedup(void)
 {
 	return !access(PARAM "dedup", F_OK) && !access(DBG "dedup_index", R_OK);
+}
+
+/*
+ * Series v2 (7.2) charges a shared object once where v1 (6.12) charges every
+ * slot, accepts duplicates at the limits, and shares objects of an old pool
+ * after a compressor change; it alone counts dedup_decompress_fail.
+ */
+static bool series_v2(void)
+{
+	return !access(DBG "dedup_decompress_fail", F_OK);
 }
 
 static void save_params(void)
@@ -847,10 +865,13 @@ static int toggle_child(void *p)
 		fill(a + i * PAGE, content[i]);
 	check(!page_out(a, n / 2), "pageout a again");
 	counters(&c2);
-	/* new pool: 8 new objects, n/2 - 8 hits */
-	check(c2.hits - c1.hits == n / 2 - 8,
+	/*
+	 * v1: new pool, 8 new objects and n/2 - 8 hits; v2 shares the objects
+	 * of the old pool: n/2 hits.
+	 */
+	check(c2.hits - c1.hits == n / 2 - (series_v2() ? 0 : 8),
 	      "after compressor change: %lld hits, want %ld",
-	      c2.hits - c1.hits, n / 2 - 8);
+	      c2.hits - c1.hits, n / 2 - (series_v2() ? 0 : 8));
 	param_set("compressor", comp);
 	bad = verify(a, content, n) + verify(b, content + n, n);
 	check(!bad, "%ld corrupt pages after toggles", bad);
@@ -902,13 +923,460 @@ static int test_writeback(void)
 	param_set("dedup", "1");
 	param_set("dedup_scope", "memcg");
 	cg_create(&cg, "writeback");
-	cg_file(&cg, "memory.zswap.max", "64K");
+	/*
+	 * Charged per slot (6.12 v1), the shared content alone exceeds 64K;
+	 * charged per object, only the n / 4 unique pages count: a smaller
+	 * limit that they exceed many times over.
+	 */
+	cg_file(&cg, "memory.zswap.max", series_v2() ? "16K" : "64K");
 	wb0 = vmstat("zswpwb");
 	ret = run_in(&cg, writeback_child, &n);
 	wb1 = vmstat("zswpwb");
 	msg("  writeback: zswpwb +%lld (cgroup %lld), written_back_pages %lld\n",
 	    wb1 - wb0, cg_stat(&cg, "zswpwb"), dbg("written_back_pages"));
-	check(wb1 > wb0, "no writeback under memory.zswap.max=64K");
+	check(wb1 > wb0, "no writeback under memory.zswap.max");
+	/* writing back a slot of the shared content would free nothing */
+	if (series_v2())
+		check(wb1 - wb0 <= n / 4 + 1,
+		      "%lld pages written back, only %ld are unique",
+		      wb1 - wb0, n / 4);
+	cg_destroy(&cg);
+	return ret;
+}
+
+/* ---------- tests of the 7.2 series (v2) ---------- */
+
+static long long cg_long(const struct cg *cg, const char *file)
+{
+	char path[320];
+
+	snprintf(path, sizeof(path), "%s/%s", cg->path, file);
+	return read_ll(path);
+}
+
+#define THP	"/sys/kernel/mm/transparent_hugepage/"
+
+struct folio_arg {
+	long n;
+	const char *size;	/* hugepages-SIZE in sysfs */
+};
+
+/* The mix in large folios of one size: every base page deduplicated */
+static int folio_child(void *p)
+{
+	struct folio_arg *a = p;
+	long n = a->n, d, bad;
+	char path[160], *raw, *mem;
+	struct counters c0, c1;
+	long long out0, f0, f1;
+	uint64_t *content;
+
+	snprintf(path, sizeof(path), THP "hugepages-%s/stats/zswpout", a->size);
+	content = make_mix(n, 0xf011ULL << 40);
+	d = distinct(content, n);
+	/* 2 MiB aligned, so that PMD folios fit too */
+	raw = mmap(NULL, n * PAGE + (2UL << 20), PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	mem = (char *)(((uintptr_t)raw + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+	if (madvise(mem, n * PAGE, MADV_HUGEPAGE))
+		die("MADV_HUGEPAGE: %s", strerror(errno));
+	for (long i = 0; i < n; i++)
+		fill(mem + i * PAGE, content[i]);
+	counters(&c0);
+	out0 = vmstat("zswpout");
+	f0 = read_ll(path);
+	check(!page_out(mem, n), "pages left in memory after MADV_PAGEOUT");
+	counters(&c1);
+	f1 = read_ll(path);
+	msg("  folios %s: %ld pages, %ld distinct, %lld folios to zswap, "
+	    "hits +%lld objects +%lld\n", a->size, n, d, f1 - f0,
+	    c1.hits - c0.hits, c1.objects - c0.objects);
+	check(f1 > f0, "no %s folio reached zswap", a->size);
+	check(vmstat("zswpout") - out0 == n, "zswpout +%lld, want %ld",
+	      vmstat("zswpout") - out0, n);
+	check(c1.stored - c0.stored == n, "stored_pages +%lld, want %ld",
+	      c1.stored - c0.stored, n);
+	check(c1.hits - c0.hits == n - d, "dedup_hits +%lld, want %ld",
+	      c1.hits - c0.hits, n - d);
+	check(c1.objects - c0.objects == d, "dedup_objects +%lld, want %ld",
+	      c1.objects - c0.objects, d);
+	bad = verify(mem, content, n);
+	check(!bad, "%ld of %ld pages corrupt", bad, n);
+	munmap(raw, n * PAGE + (2UL << 20));
+	counters(&c1);
+	check(c1.objects == c0.objects && c1.stored == c0.stored,
+	      "objects %+lld stored %+lld after unmap", c1.objects - c0.objects,
+	      c1.stored - c0.stored);
+	free(content);
+	return failures ? 1 : 0;
+}
+
+static void thp_set(const char *size, const char *mode, char *old, size_t len)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), THP "hugepages-%s/enabled", size);
+	if (old) {
+		char buf[128], *l, *r;
+
+		if (read_file(path, buf, sizeof(buf)))
+			die("read %s", path);
+		/* "always [madvise] never": the bracketed word */
+		l = strchr(buf, '[');
+		r = l ? strchr(l, ']') : NULL;
+		if (!r)
+			die("unexpected %s: %s", path, buf);
+		snprintf(old, len, "%.*s", (int)(r - l - 1), l + 1);
+	}
+	must_write(path, mode);
+}
+
+/* mTHP 64 KiB and PMD folios: each base page is looked up on its own */
+static int test_folios(void)
+{
+	static const char * const sizes[] = { "64kB", "2048kB" };
+	char old[2][32];
+	struct cg cg;
+	int ret = 0;
+
+	if (access(THP "hugepages-64kB/stats/zswpout", R_OK) ||
+	    access(THP "hugepages-2048kB/stats/zswpout", R_OK)) {
+		msg("  skip: no mTHP statistics (kernel without large folio swap)\n");
+		return 0;
+	}
+	param_set("dedup", "1");
+	param_set("dedup_scope", "memcg");
+	thp_set("64kB", "never", old[0], sizeof(old[0]));
+	thp_set("2048kB", "never", old[1], sizeof(old[1]));
+	cg_create(&cg, "folios");
+	for (int i = 0; i < 2; i++) {
+		struct folio_arg a = { .n = 2048, .size = sizes[i] };
+
+		thp_set(sizes[i], "madvise", NULL, 0);
+		ret |= run_in(&cg, folio_child, &a);
+		thp_set(sizes[i], "never", NULL, 0);
+	}
+	cg_destroy(&cg);
+	thp_set("64kB", old[0], NULL, 0);
+	thp_set("2048kB", old[1], NULL, 0);
+	return ret;
+}
+
+/* Incompressible pages are stored raw, and shared by comparing raw bytes */
+static int raw_child(void *p)
+{
+	long n = *(long *)p, bad;
+	uint64_t *content = malloc(n * sizeof(*content));
+	long long incomp0 = dbg("stored_incompressible_pages");
+	struct index_sum s0, s1;
+	struct counters c0, c1;
+	char *mem = map_pages(n);
+	uint64_t scope = 0;
+
+	for (long i = 0; i < n; i++) {
+		content[i] = RAW | (0x4a3 + i % 16);
+		fill(mem + i * PAGE, content[i]);
+	}
+	index_sum(scope, &s0);
+	counters(&c0);
+	check(!page_out(mem, n), "pages left in memory after MADV_PAGEOUT");
+	counters(&c1);
+	index_sum(scope, &s1);
+	msg("  raw: %ld pages of 16 incompressible contents: "
+	    "stored_incompressible_pages +%lld, hits +%lld, %ld raw objects\n",
+	    n, dbg("stored_incompressible_pages") - incomp0, c1.hits - c0.hits,
+	    s1.raw_lines - s0.raw_lines);
+	check(dbg("stored_incompressible_pages") - incomp0 == n,
+	      "stored_incompressible_pages +%lld, want %ld",
+	      dbg("stored_incompressible_pages") - incomp0, n);
+	check(c1.hits - c0.hits == n - 16, "dedup_hits +%lld, want %ld",
+	      c1.hits - c0.hits, n - 16);
+	check(s1.raw_lines - s0.raw_lines == 16 && s1.lines - s0.lines == 16,
+	      "%ld raw objects of %ld new, want 16", s1.raw_lines - s0.raw_lines,
+	      s1.lines - s0.lines);
+	bad = verify(mem, content, n);
+	check(!bad, "%ld of %ld raw pages corrupt", bad, n);
+	munmap(mem, n * PAGE);
+	check(dbg("stored_incompressible_pages") == incomp0,
+	      "stored_incompressible_pages %+lld after unmap",
+	      dbg("stored_incompressible_pages") - incomp0);
+	free(content);
+	return failures ? 1 : 0;
+}
+
+static int test_raw(void)
+{
+	long n = 256;
+
+	param_set("dedup", "1");
+	param_set("dedup_scope", "global");
+	return run_in(NULL, raw_child, &n);
+}
+
+/*
+ * Physical charging: a mix of 90 % duplicates costs its cgroup about a
+ * tenth of memory.zswap.current and memory.stat zswapped with dedup on.
+ */
+struct charge_arg {
+	long n;
+	const struct cg *cg;
+	long long *zswap, *zswapped;	/* shared with the parent */
+};
+
+static int charge_child(void *p)
+{
+	struct charge_arg *a = p;
+	uint64_t *content = malloc(a->n * sizeof(*content));
+	char *mem;
+	long bad;
+
+	for (long i = 0; i < a->n; i++)
+		content[i] = i % 10 ? 0xc4a0000 + i % 7 : 0xc4b0000 + i;
+	if (mlockall(MCL_CURRENT))
+		die("mlockall: %s", strerror(errno));
+	mem = map_pages(a->n);
+	for (long i = 0; i < a->n; i++)
+		fill(mem + i * PAGE, content[i]);
+	check(!reclaim_out(a->cg->path, mem, a->n), "pages left after memory.reclaim");
+	*a->zswap = cg_long(a->cg, "memory.zswap.current");
+	*a->zswapped = cg_stat(a->cg, "zswapped");
+	bad = verify(mem, content, a->n);
+	check(!bad, "%ld corrupt pages", bad);
+	munmap(mem, a->n * PAGE);
+	free(content);
+	return failures ? 1 : 0;
+}
+
+static int test_charge(void)
+{
+	long long *v = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	long n = 2048, d = n / 10 + 7;
+	int ret = 0;
+
+	if (!series_v2()) {
+		msg("  skip: this series charges every slot\n");
+		return 0;
+	}
+	param_set("dedup_scope", "memcg");
+	for (int on = 0; on < 2; on++) {
+		struct cg cg;
+		struct charge_arg a = { .n = n, .cg = &cg, .zswap = &v[2 * on],
+					.zswapped = &v[2 * on + 1] };
+
+		param_set("dedup", on ? "1" : "0");
+		cg_create(&cg, on ? "charge-on" : "charge-off");
+		ret |= run_in(&cg, charge_child, &a);
+		cg_destroy(&cg);
+	}
+	msg("  charge: %ld pages, %ld contents: memory.zswap.current %lld -> %lld "
+	    "(%.3fx), zswapped %lld -> %lld\n", n, d, v[0], v[2],
+	    v[0] ? (double)v[2] / v[0] : 0, v[1], v[3]);
+	check(v[0] > 0 && v[2] > 0 && v[2] * 5 < v[0],
+	      "dedup on charges %lld of %lld bytes, want about a tenth", v[2], v[0]);
+	/* memcg statistics are flushed lazily: within 10 % */
+	check(v[1] * 10 >= n * (long long)PAGE * 9,
+	      "zswapped %lld with dedup off, want %ld", v[1], n * PAGE);
+	check(v[3] > 0 && v[3] * 5 < v[1], "zswapped %lld with dedup on, want about %ld",
+	      v[3], d * PAGE);
+	munmap(v, PAGE);
+	return ret | (failures ? 1 : 0);
+}
+
+/*
+ * A duplicate needs no pool space: with max_pool_percent=0 (the pool is
+ * always full), pages of a stored content are still accepted and a new
+ * content goes to the swap device.
+ */
+static int limit_child(void *p)
+{
+	long n = *(long *)p, bad;
+	char *a = map_pages(2), *b = map_pages(n), *u = map_pages(8);
+	long long lim0, out0, pswp0, hits0;
+	uint64_t cu[8], cb[128];
+	char old[16];
+
+	fill(a, 0x11a);
+	fill(a + PAGE, 0x11a);
+	check(!page_out(a, 2), "first copies not stored");
+	param_get("max_pool_percent", old, sizeof(old));
+	param_set("max_pool_percent", "0");
+	for (long i = 0; i < n; i++) {
+		cb[i % 128] = 0x11a;
+		fill(b + i * PAGE, 0x11a);
+	}
+	for (int i = 0; i < 8; i++) {
+		cu[i] = 0x11b0 + i;
+		fill(u + i * PAGE, cu[i]);
+	}
+	lim0 = dbg("pool_limit_hit");
+	hits0 = dbg("dedup_hits");
+	out0 = vmstat("zswpout");
+	check(!page_out(b, n), "duplicates left in memory");
+	msg("  limit: %lld of %ld duplicates stored at the pool limit "
+	    "(pool_limit_hit +%lld)\n", vmstat("zswpout") - out0, n,
+	    dbg("pool_limit_hit") - lim0);
+	check(vmstat("zswpout") - out0 == n && dbg("dedup_hits") - hits0 == n,
+	      "zswpout +%lld dedup_hits +%lld at the pool limit, want %ld",
+	      vmstat("zswpout") - out0, dbg("dedup_hits") - hits0, n);
+	check(dbg("pool_limit_hit") > lim0, "pool limit not hit");
+	out0 = vmstat("zswpout");
+	pswp0 = vmstat("pswpout");
+	check(!page_out(u, 8), "new contents left in memory");
+	check(vmstat("zswpout") == out0 && vmstat("pswpout") - pswp0 >= 8,
+	      "new contents at the pool limit: zswpout +%lld pswpout +%lld",
+	      vmstat("zswpout") - out0, vmstat("pswpout") - pswp0);
+	param_set("max_pool_percent", old);
+	bad = verify(b, cb, n < 128 ? n : 128) + verify(u, cu, 8);
+	check(!bad, "%ld corrupt pages", bad);
+	munmap(a, 2 * PAGE);
+	munmap(b, n * PAGE);
+	munmap(u, 8 * PAGE);
+	return failures ? 1 : 0;
+}
+
+static int test_limit(void)
+{
+	long n = 128;
+	struct cg cg;
+	int ret;
+
+	if (!series_v2()) {
+		msg("  skip: this series rejects duplicates at the limit\n");
+		return 0;
+	}
+	param_set("dedup", "1");
+	param_set("dedup_scope", "memcg");
+	cg_create(&cg, "limit");
+	ret = run_in(&cg, limit_child, &n);
+	cg_destroy(&cg);
+	return ret;
+}
+
+/*
+ * rmdir of a cgroup whose objects are shared: they move to the parent (the
+ * root here) with their charge, and every page reads back intact.
+ */
+static int test_rmdir(void)
+{
+	long n = 256, bad;
+	uint64_t *content = mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct index_sum r0, r1, c1;
+	int up[2], go[2], status;
+	uint64_t root_id;
+	struct stat st;
+	struct cg cg;
+	char ch = 0, pid_s[32];
+	pid_t pid;
+	int i;
+
+	if (stat(CGROOT, &st))
+		die("stat " CGROOT);
+	root_id = st.st_ino;
+	param_set("dedup", "1");
+	param_set("dedup_scope", "memcg");
+	cg_create(&cg, "rmdir");
+	if (pipe(up) || pipe(go))
+		die("pipe");
+	pid = fork();
+	if (!pid) {
+		char *mem = map_pages(n);
+
+		cg_enter(&cg);
+		stay_on_this_cpu();
+		for (long j = 0; j < n; j++) {
+			content[j] = 0x7a0 + j % 16;
+			fill(mem + j * PAGE, content[j]);
+		}
+		ch = page_out(mem, n) ? 1 : 0;
+		if (write(up[1], &ch, 1) != 1 || read(go[0], &ch, 1) != 1)
+			_exit(1);
+		bad = verify(mem, content, n);
+		if (bad)
+			msg("  rmdir: %ld corrupt pages after rmdir\n", bad);
+		_exit(bad ? 1 : 0);
+	}
+	if (read(up[0], &ch, 1) != 1 || ch)
+		die("rmdir child failed to page out");
+	index_sum(root_id, &r0);
+	index_sum(cg.id, &c1);
+	check(c1.lines == 16 && c1.refs == n, "%ld objects %ld slots in the cgroup, want 16 %ld",
+	      c1.lines, c1.refs, n);
+	/* out of the cgroup, then remove it while its objects are shared */
+	snprintf(pid_s, sizeof(pid_s), "%d", pid);
+	must_write(CGROOT "/cgroup.procs", pid_s);
+	cg_destroy(&cg);
+	check(access(cg.path, F_OK), "cgroup %s not removed", cg.path);
+	for (i = 0; i < 100; i++) {
+		index_sum(root_id, &r1);
+		if (r1.lines - r0.lines == 16)
+			break;
+		usleep(20000);
+	}
+	msg("  rmdir: 16 shared objects, %ld moved to the root's scope\n",
+	    r1.lines - r0.lines);
+	check(r1.lines - r0.lines == 16 && r1.refs - r0.refs == n,
+	      "root scope gained %ld objects %ld slots, want 16 %ld",
+	      r1.lines - r0.lines, r1.refs - r0.refs, n);
+	if (write(go[1], "x", 1) != 1)
+		die("pipe");
+	waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && !WEXITSTATUS(status), "pages corrupt after rmdir");
+	munmap(content, n * sizeof(uint64_t));
+	return failures ? 1 : 0;
+}
+
+/*
+ * dedup_scope flipped while one process stores the same contents: each
+ * scope gets its own objects, and the pages stay intact.
+ */
+static int flip_child(void *p)
+{
+	const struct cg *cg = p;
+	long n = 512, half = n / 2, bad;
+	uint64_t *content = malloc(n * sizeof(*content));
+	struct index_sum m0, g0, m1, g1;
+	char *mem = map_pages(n);
+
+	for (long i = 0; i < n; i++) {
+		content[i] = 0xf1170 + i % 8;
+		fill(mem + i * PAGE, content[i]);
+	}
+	index_sum(cg->id, &m0);
+	index_sum(0, &g0);
+	param_set("dedup_scope", "memcg");
+	check(!page_out(mem, half), "first half left in memory");
+	param_set("dedup_scope", "global");
+	check(!page_out(mem + half * PAGE, half), "second half left in memory");
+	index_sum(cg->id, &m1);
+	index_sum(0, &g1);
+	msg("  scope flip: memcg scope +%ld objects/%ld slots, global +%ld/%ld\n",
+	    m1.lines - m0.lines, m1.refs - m0.refs, g1.lines - g0.lines,
+	    g1.refs - g0.refs);
+	check(m1.lines - m0.lines == 8 && m1.refs - m0.refs == half,
+	      "memcg scope: +%ld objects +%ld slots, want 8 %ld",
+	      m1.lines - m0.lines, m1.refs - m0.refs, half);
+	check(g1.lines - g0.lines == 8 && g1.refs - g0.refs == half,
+	      "global scope: +%ld objects +%ld slots, want 8 %ld",
+	      g1.lines - g0.lines, g1.refs - g0.refs, half);
+	bad = verify(mem, content, n);
+	check(!bad, "%ld corrupt pages", bad);
+	munmap(mem, n * PAGE);
+	free(content);
+	return failures ? 1 : 0;
+}
+
+static int test_scope_flip(void)
+{
+	struct cg cg;
+	int ret;
+
+	param_set("dedup", "1");
+	cg_create(&cg, "flip");
+	ret = run_in(&cg, flip_child, &cg);
 	cg_destroy(&cg);
 	return ret;
 }
@@ -1239,6 +1707,13 @@ static void usage(FILE *f)
 "  toggle           dedup off/on and compressor change with shared objects\n"
 "  writeback        memory.zswap.max writeback of shared objects\n"
 "  swapoff          swapoff with shared objects, then swapon\n"
+"  folios           mTHP 64 KiB and PMD folios: every base page shared on\n"
+"                   its own (skipped without large folio swap)\n"
+"  raw              incompressible pages, stored raw and shared\n"
+"  charge           90 %% duplicates charge about a tenth (series v2)\n"
+"  limit            duplicates accepted at the pool limit (series v2)\n"
+"  rmdir            rmdir of a cgroup whose objects are shared\n"
+"  scope-flip       dedup_scope switched between two stores\n"
 "  stress [PROCS] [SECS] [PAGES]  concurrent workers, several cgroups\n"
 "  stress-toggle [PROCS] [SECS] [PAGES]  the same while a toggler flips\n"
 "                   dedup, dedup_scope and the compressor\n"
@@ -1278,6 +1753,18 @@ static int run(const char *t, int argc, char **argv)
 		ret = test_writeback();
 	else if (!strcmp(t, "swapoff"))
 		ret = test_swapoff();
+	else if (!strcmp(t, "folios"))
+		ret = test_folios();
+	else if (!strcmp(t, "raw"))
+		ret = test_raw();
+	else if (!strcmp(t, "charge"))
+		ret = test_charge();
+	else if (!strcmp(t, "limit"))
+		ret = test_limit();
+	else if (!strcmp(t, "rmdir"))
+		ret = test_rmdir();
+	else if (!strcmp(t, "scope-flip"))
+		ret = test_scope_flip();
 	else if (!strcmp(t, "stress") || !strcmp(t, "stress-toggle"))
 		ret = test_stress(argc > 0 ? atoi(argv[0]) : 6,
 				  argc > 1 ? atoi(argv[1]) : 20,
@@ -1307,7 +1794,8 @@ int main(int argc, char **argv)
 {
 	static const char * const all[] = {
 		"mix", "mix-global", "mix-root", "mix-off", "scopes", "collide",
-		"toggle",
+		"toggle", "folios", "raw", "charge", "limit", "rmdir",
+		"scope-flip",
 		"writeback", "swapoff", "stress", "stress-toggle", "churn",
 		"drain",
 	};
