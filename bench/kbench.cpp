@@ -14,7 +14,9 @@
 // alone (the unpatched kernel has no such knob); nozswap disables zswap for
 // the run (swap goes straight to the RAM disk); probe is "on" with
 // `--probe-cmd` (zdedup live) running and attached for the duration of the
-// run, its last JSON line kept in the run's record.
+// run, its last JSON line kept in the run's record.  On a kernel without the
+// knob (a stock kernel) probe is "plain" with the command attached; each
+// record says in "dedup" whether deduplication was on.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <xxhash.h>
@@ -256,7 +258,8 @@ int main(int argc, char** argv) {
   std::string dummy;
   const bool has_knob = read_text(kParams + "dedup", &dummy);
   for (const auto& m : modes)
-    if (m != "plain" && m != "nozswap" && !has_knob) die("this kernel has no zswap.dedup knob; use --modes plain");
+    if (m != "plain" && m != "nozswap" && m != "probe" && !has_knob)
+      die("this kernel has no zswap.dedup knob; use --modes plain or plain,probe");
 
   const std::string cg = "/sys/fs/cgroup/" + cgname;
   if (mkdir(cg.c_str(), 0755) && errno != EEXIST) die("mkdir " + cg + ": " + std::strerror(errno));
@@ -278,7 +281,8 @@ int main(int argc, char** argv) {
   for (int rep = -warmup; rep < reps; ++rep) {
     for (std::size_t k = 0; k < modes.size(); ++k) {
       const std::string& mode = modes[rep & 1 ? modes.size() - 1 - k : k];
-      if (mode != "plain" && mode != "nozswap") write_text(kParams + "dedup", mode == "off" ? "0" : "1");
+      const bool dedup = has_knob && (mode == "on" || mode == "probe");
+      if (has_knob && mode != "plain" && mode != "nozswap") write_text(kParams + "dedup", dedup ? "1" : "0");
       // nozswap: the same reclaim with zswap disabled, pages written to the
       // RAM disk as they are; the difference to "off" is what zswap_store
       // (compression, zpool) costs in the store path.
@@ -326,6 +330,7 @@ int main(int argc, char** argv) {
       const Counters c3 = counters();
       json j = {{"bench", label},
                 {"mode", mode},
+                {"dedup", dedup},
                 {"rep", rep},
                 {"warmup", rep < 0},
                 {"mix", mix},

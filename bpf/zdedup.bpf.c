@@ -53,8 +53,15 @@ const volatile __u32 sample_every;
  */
 const volatile bool batch_wakeups;
 
-/* Events that did not fit the ring buffer: the analyzer must know. */
-__u64 dropped;
+/*
+ * Events lost, by cause (the analyzer must know, and says which):
+ * no room in the ring buffer; a hash whose page buffer another task refilled
+ * meanwhile (hash_page()); base pages of folios beyond ZDEDUP_MAX_FOLIO_PAGES
+ * (clipped_pages, below); kretprobe runs that never came (kp_stash()).
+ */
+__u64 dropped_ring_full;
+__u64 hashes_overtaken;
+__u64 dropped_kretprobe;
 /*
  * Of those, stores zswap accepted: the overflow test matches seen + dropped
  * accepted stores against the kernel's own zswpout counter.
@@ -62,8 +69,6 @@ __u64 dropped;
 __u64 dropped_stored;
 /* Page samples that did not fit their ring (estimates use fewer samples). */
 __u64 dropped_samples;
-/* Hashes whose page buffer another task refilled meanwhile (hash_page()). */
-__u64 hashes_overtaken;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -104,24 +109,17 @@ struct comp_lens {
 };
 
 /*
- * LRU: an entry stays with its task across stores (no 1 KiB copy per page),
- * and entries of tasks that exited are evicted once the map is full; only
- * tasks inside zswap_store() at the same moment need a live entry.
+ * Task-local storage: the ring lives with its task (created zeroed on the
+ * task's first store, freed when it exits), and finding it is a look at the
+ * task's own storage cache, not a hash of pid_tgid in a shared map, on every
+ * page stored.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct comp_lens);
 } comp_lens_by_task SEC(".maps");
-
-/* A zeroed comp_lens to create entries from (too large for the stack). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct comp_lens);
-} comp_lens_zero SEC(".maps");
 
 /* Base pages of large folios beyond ZDEDUP_MAX_FOLIO_PAGES (none expected). */
 __u64 clipped_pages;
@@ -168,7 +166,6 @@ static __always_inline bool hash_page(__u64 page, __u64 *hash, __u64 *seq)
 	*hash = xxh64_page();
 	if (*(volatile __u64 *)&b->seq != *seq) {
 		__sync_fetch_and_add(&hashes_overtaken, 1);
-		__sync_fetch_and_add(&dropped, 1);
 		return false;
 	}
 	return true;
@@ -265,7 +262,7 @@ static __always_inline void emit(__u8 type, __u8 flags, __u64 slot, __u64 hash,
 
 	e = bpf_ringbuf_reserve(&zdedup_events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&dropped, 1);
+		__sync_fetch_and_add(&dropped_ring_full, 1);
 		if (type == ZDEDUP_EV_STORE && (flags & ZDEDUP_F_STORED))
 			__sync_fetch_and_add(&dropped_stored, 1);
 		return;
@@ -317,21 +314,15 @@ static __always_inline void maybe_sample(__u64 hash, __u64 scope, __u64 fill)
 	bpf_ringbuf_submit(smp, wakeup_flag(&zdedup_samples));
 }
 
-/* This task's length ring, or NULL (no length was pushed by this task). */
+/*
+ * This task's length ring, or NULL: none yet (and !@create), or the kernel
+ * refused (allocation, or its storage lock busy on this CPU).  A NULL only
+ * leaves the store's pages unsized.
+ */
 static __always_inline struct comp_lens *task_comp_lens(bool create)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct comp_lens *v = bpf_map_lookup_elem(&comp_lens_by_task, &id);
-	__u32 zero = 0;
-	void *init;
-
-	if (v || !create)
-		return v;
-	init = bpf_map_lookup_elem(&comp_lens_zero, &zero);
-	if (!init)
-		return NULL;
-	bpf_map_update_elem(&comp_lens_by_task, &id, init, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&comp_lens_by_task, &id);
+	return bpf_task_storage_get(&comp_lens_by_task, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
 static __always_inline void push_comp_len(__u64 size)
@@ -402,7 +393,6 @@ static __always_inline void on_store(__u64 raw, bool stored)
 	c.slot = BPF_CORE_READ(folio, swap.val);
 	if (c.nr > ZDEDUP_MAX_FOLIO_PAGES) {
 		__sync_fetch_and_add(&clipped_pages, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
-		__sync_fetch_and_add(&dropped, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
 		if (stored)
 			__sync_fetch_and_add(&dropped_stored, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
 		c.nr = ZDEDUP_MAX_FOLIO_PAGES;
@@ -648,7 +638,7 @@ static __always_inline void kp_stash(__u32 fn, __u64 a0, __u64 a1, __u64 a2)
 	 * kprobe attaches first, its kretprobe a moment later).
 	 */
 	if (old && old->armed)
-		__sync_fetch_and_add(&dropped, fn == KP_STORE && old->a1 ? old->a1 : 1);
+		__sync_fetch_and_add(&dropped_kretprobe, fn == KP_STORE && old->a1 ? old->a1 : 1);
 	v.armed = armed;
 	bpf_map_update_elem(&kprobe_args, &k, &v, BPF_ANY);
 }
@@ -660,7 +650,7 @@ static __always_inline bool kp_take(__u32 fn, struct kp_args *out)
 	struct kp_args *v = bpf_map_lookup_elem(&kprobe_args, &k);
 
 	if (!v) {
-		__sync_fetch_and_add(&dropped, 1);
+		__sync_fetch_and_add(&dropped_kretprobe, 1);
 		return false;
 	}
 	*out = *v;

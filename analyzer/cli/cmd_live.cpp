@@ -181,6 +181,7 @@ Action add_live(CLI::App& app) {
         j["program_set"] = host.program_set;
         j["size_source"] = host.size_source;
         j["drops_stored"] = iv.drops_stored;
+        j["drops_by_cause"] = to_json(iv.drop_causes);
         j["interval"] = iv.index;
         j["seconds"] = iv.seconds;
         j["interval_stores"] = iv.delta.stores;
@@ -204,7 +205,7 @@ Action add_live(CLI::App& app) {
     ShadowIndex index(o->global);
     LiveResult r = run_live(lo, &index);
     if (!o->json) emit(render_table(r.summary, "zdedup live: totals since attach"));
-    if (r.drops) error_line("warning: " + std::to_string(r.drops) + " events dropped (ring buffer full)");
+    if (r.drops) error_line("warning: " + describe_drops(r.drop_causes));
     if (!o->validate) return static_cast<int>(Exit::ok);
     KernelIndex k = read_kernel_index();
     if (k.present && k.global_scope != o->global) {

@@ -95,6 +95,7 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
       iv.delta = minus(index.counters(), last);
       iv.drops_delta = drops - last_drops;
       iv.drops_stored = probe.drops_stored();
+      iv.drop_causes = probe.drop_causes();
       iv.costs = probe.program_costs();
       iv.cumulative = summary(drops);
       o.on_interval(iv);
@@ -103,7 +104,8 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
     last_drops = drops;
     if (stopped) break;
   }
-  r.drops = probe.drops();
+  r.drop_causes = probe.drop_causes();
+  r.drops = r.drop_causes.total();
   r.drops_stored = probe.drops_stored();
   if (trace) {
     trace->set_drops(r.drops);

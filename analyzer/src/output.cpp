@@ -124,6 +124,32 @@ json to_json(const Summary& s) {
   return j;
 }
 
+json to_json(const DropCauses& c) {
+  return {{"ring_full", c.ring_full},
+          {"hash_overtaken", c.hash_overtaken},
+          {"clipped_pages", c.clipped_pages},
+          {"kretprobe", c.kretprobe},
+          {"recursion", c.recursion}};
+}
+
+std::string describe_drops(const DropCauses& c) {
+  if (!c.total()) return "";
+  const std::pair<std::uint64_t, const char*> causes[] = {
+      {c.ring_full, "ring buffer full (raise --ring-size)"},
+      {c.hash_overtaken, "hashes overtaken by a preempting task (content unknown)"},
+      {c.clipped_pages, "pages of folios above 512 pages (not walked)"},
+      {c.kretprobe, "kretprobe runs missed"},
+      {c.recursion, "program runs the kernel skipped (recursion)"}};
+  std::string out = std::to_string(c.total()) + " events dropped:";
+  const char* sep = " ";
+  for (const auto& [n, what] : causes) {
+    if (!n) continue;
+    out += sep + std::to_string(n) + " " + what;
+    sep = ", ";
+  }
+  return out;
+}
+
 json to_json(const ScanResult& r) {
   json sources = json::array();
   for (const ScanSource& s : r.sources)

@@ -382,16 +382,23 @@ bool program_info(bpf_program* p, bpf_prog_info& info) {
 
 }  // namespace
 
-std::uint64_t Probe::drops() const {
+std::uint64_t Probe::drops() const { return drop_causes().total(); }
+
+DropCauses Probe::drop_causes() const {
+  const auto* bss = impl_->skel->bss;
+  DropCauses c;
   // Runs the kernel skipped (recursion protection: a program of ours already
   // running on that CPU) lost their event just like a full ring does.  The
   // size programs only lose a size, which leaves a content unsized, not the
   // index wrong: not counted.
-  std::uint64_t missed = 0;
   bpf_prog_info info;
   for (bpf_program* p : event_programs(impl_->skel))
-    if (program_info(p, info)) missed += info.recursion_misses;
-  return __atomic_load_n(&impl_->skel->bss->dropped, __ATOMIC_RELAXED) + missed;
+    if (program_info(p, info)) c.recursion += info.recursion_misses;
+  c.ring_full = __atomic_load_n(&bss->dropped_ring_full, __ATOMIC_RELAXED);
+  c.hash_overtaken = __atomic_load_n(&bss->hashes_overtaken, __ATOMIC_RELAXED);
+  c.clipped_pages = __atomic_load_n(&bss->clipped_pages, __ATOMIC_RELAXED);
+  c.kretprobe = __atomic_load_n(&bss->dropped_kretprobe, __ATOMIC_RELAXED);
+  return c;
 }
 
 std::vector<ProgramCost> Probe::program_costs() const {

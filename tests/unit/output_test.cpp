@@ -29,6 +29,23 @@ TEST(Output, ScanJsonHasContractKeys) {
   EXPECT_DOUBLE_EQ(j["dedup_ratio"].get<double>(), 2.0);  // (10 - 2) / 4
 }
 
+TEST(Output, DropsNameEachCauseThatOccurred) {
+  DropCauses c;
+  EXPECT_EQ(describe_drops(c), "");
+  c.ring_full = 10;
+  c.clipped_pages = 3;
+  c.recursion = 1;
+  EXPECT_EQ(c.total(), 14u);
+  EXPECT_EQ(describe_drops(c),
+            "14 events dropped: 10 ring buffer full (raise --ring-size), 3 pages of folios above "
+            "512 pages (not walked), 1 program runs the kernel skipped (recursion)");
+  auto j = to_json(c);
+  EXPECT_EQ(j["ring_full"], 10);
+  EXPECT_EQ(j["clipped_pages"], 3);
+  EXPECT_EQ(j["hash_overtaken"], 0);
+  EXPECT_EQ(j.size(), 5u);
+}
+
 TEST(Output, PrometheusAtomicWrite) {
   zdedup::testing::TempFile f;
   ShadowIndex ix;

@@ -16,6 +16,7 @@ struct LiveInterval {
   EventCounters delta;            // events in this interval
   std::uint64_t drops_delta = 0;
   std::uint64_t drops_stored = 0; // cumulative: dropped events of accepted stores
+  DropCauses drop_causes;         // cumulative
   Summary cumulative;             // state of the shadow index now
   std::vector<ProgramCost> costs; // cumulative; empty unless kernel.bpf_stats_enabled
 };
@@ -37,6 +38,7 @@ struct LiveResult {
   std::uint64_t events = 0;
   std::uint64_t drops = 0;
   std::uint64_t drops_stored = 0;  // of those, stores zswap accepted
+  DropCauses drop_causes;          // drops, by cause
   HostSupport host;                // host.attach: how the probes attached
 };
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "zdedup/analysis.h"
+#include "zdedup/probe.h"
 #include "zdedup/scan.h"
 
 namespace zdedup {
@@ -22,6 +23,10 @@ std::string format_hash(std::uint64_t hash);
 
 nlohmann::json to_json(const Summary& s);
 nlohmann::json to_json(const ScanResult& r);
+nlohmann::json to_json(const DropCauses& c);
+// "12 events dropped: 10 ring buffer full (raise --ring-size), 2 ...": only
+// the causes that occurred, each with what to do about it; "" if none.
+std::string describe_drops(const DropCauses& c);
 // One or more traces: the combined summary at top level, per trace below.
 nlohmann::json report_json(const std::vector<TraceReport>& reports, std::size_t top_n);
 

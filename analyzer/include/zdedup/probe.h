@@ -67,6 +67,17 @@ struct HostSupport {
 
 HostSupport probe_host();
 
+// What the events counted in Probe::drops() were lost to; the causes add up
+// to the total.
+struct DropCauses {
+  std::uint64_t ring_full = 0;       // no room in the ring buffer (--ring-size)
+  std::uint64_t hash_overtaken = 0;  // a preempting task refilled the page buffer mid-hash
+  std::uint64_t clipped_pages = 0;   // base pages of folios beyond the 512 the probe walks
+  std::uint64_t kretprobe = 0;       // kretprobe runs that never came (--attach kprobe)
+  std::uint64_t recursion = 0;       // program runs the kernel skipped (one of ours was running)
+  std::uint64_t total() const { return ring_full + hash_overtaken + clipped_pages + kretprobe + recursion; }
+};
+
 class Probe {
  public:
   // Loads and attaches; throws Error(unsupported) naming what is missing
@@ -87,6 +98,8 @@ class Probe {
   std::uint64_t drops() const;
   // Of those, stores zswap accepted (each one a zswpout the analyzer missed).
   std::uint64_t drops_stored() const;
+  // drops(), by cause.
+  DropCauses drop_causes() const;
   // Page samples that did not fit their ring.
   std::uint64_t samples_dropped() const;
   // Programs that ran while kernel.bpf_stats_enabled was on; empty otherwise.
