@@ -104,7 +104,7 @@ def test_contents(deb):
         f"./{DIST}/zdedup/_zdedup{ext}",
         "./usr/share/man/man8/zdedup.8.gz",
         "./usr/share/doc/zdedup/copyright",
-        "./usr/share/doc/zdedup/changelog.Debian.gz",
+        "./usr/share/doc/zdedup/changelog.gz",
     }
     assert all(line.split()[1] == "root/root" for line in listing), listing
 
