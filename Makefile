@@ -7,7 +7,9 @@
 #   make demo       the main job: patched kernel in QEMU, workload, zdedup live + validate
 #   make demo-scan  zdedup scan of a process with a known mix (no VM)
 #   make bench      benchmarks (bench/README.md)
-#   make install    zdedup into /usr/local/bin, the Python package into /usr/local/lib/python3*/
+#   make install    zdedup into /usr/local/bin, zdedup(8), the Python package into /usr/local/lib/python3*/
+#   make deb        Debian package of the CLI, zdedup(8) and the Python module:
+#                   build/zdedup_VERSION_amd64.deb (lintian runs when installed)
 #   make kernel     build the patched test kernels, 6.12 and 7.2 (cached under ~/.cache/zdedup)
 #   make clean
 
@@ -28,9 +30,10 @@ PKGS_KERNEL := linux-source-6.12 patch flex bison bc libelf-dev libssl-dev cpio 
 PKGS_VM     := qemu-system-x86 busybox-static util-linux procps debian-archive-keyring
 PKGS_BPF    := clang llvm libbpf-dev bpftool
 PKGS_BENCH  := xxhash
-PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH)
+PKGS_DEB    := dpkg-dev man-db groff-base binutils
+PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH) $(PKGS_DEB)
 
-.PHONY: all setup build install bench test test-unit test-cli test-python test-bench-smoke test-vm demo demo-scan kernel kernel-baseline clean
+.PHONY: all setup build install deb bench test test-unit test-cli test-python test-bench-smoke test-vm demo demo-scan kernel kernel-baseline clean
 
 all: build
 
@@ -75,6 +78,11 @@ bench: setup build
 
 install: build
 	cmake --install $(BUILD)
+
+deb: build
+	@deb=$$(analyzer/deb/build-deb $(BUILD) $(BUILD)) && echo "deb: $$deb" && \
+	if command -v lintian >/dev/null; then lintian --fail-on error,warning "$$deb"; \
+	else echo "deb: lintian is not installed (optional, about 150 packages), not run"; fi
 
 demo: setup build
 	@tests/demo/vm-demo

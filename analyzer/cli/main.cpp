@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "zdedup: measure and validate deduplication of zswap pages.\n"
       "Hash 4 KiB pages (XXH64, seed 0), count duplicates, report what dedup saves."};
-  app.set_version_flag("--version", "zdedup 0.1.0");
+  app.set_version_flag("--version", "zdedup " ZDEDUP_VERSION);
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 ok/pass, 1 check failed (gate, validate), 2 bad input or usage,\n"
