@@ -31,7 +31,10 @@ PKGS_VM     := qemu-system-x86 busybox-static util-linux procps debian-archive-k
 PKGS_BPF    := clang llvm libbpf-dev bpftool
 PKGS_BENCH  := xxhash
 PKGS_DEB    := dpkg-dev man-db groff-base binutils
-PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH) $(PKGS_DEB)
+# The fleet path (tests/cli/test_fleet.py starts both servers itself, on loopback).
+PKGS_FLEET  := prometheus prometheus-node-exporter
+PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH) \
+               $(PKGS_DEB) $(PKGS_FLEET)
 
 .PHONY: all setup build install deb bench test test-unit test-cli test-python test-bench-smoke test-vm demo demo-scan kernel kernel-baseline clean
 
@@ -44,7 +47,15 @@ setup:
 	if [ -n "$$missing" ]; then \
 	  echo "setup: installing" $$missing; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  for p in $(PKGS_FLEET); do for m in $$missing; do \
+	    [ "$$m" != "$$p" ] || units="$$units $$p.service"; \
+	  done; done; \
+	  if [ -n "$$units" ]; then \
+	    echo "setup: disabling the system services that came with the fleet packages:$$units"; \
+	    if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now -q $$units; \
+	    else $(SUDO) systemctl disable -q $$units 2>/dev/null || true; fi; \
+	  fi; \
 	fi
 	@# Debian sid (Linux 7.2 sources, stock 7.2 kernel) through a private apt
 	@# configuration under the cache; the system's apt sources stay as they are.

@@ -153,7 +153,7 @@ Action add_live(CLI::App& app) {
       "Examples:\n"
       "  zdedup live 1 10                       # ten 1-second reports\n"
       "  zdedup live 5 -c system.slice/db.service --json\n"
-      "  zdedup live 10 --prometheus /var/lib/node_exporter/zdedup.prom\n"
+      "  zdedup live 10 --prometheus /var/lib/prometheus/node-exporter/zdedup-live.prom\n"
       "  zdedup live 1 30 --record run.zdt --validate   # on the patched kernel\n"
       "  zdedup live 1 10 --attach kprobe      # kprobe/kretprobe instead of fentry/fexit\n"
       "  zdedup live 1 10 --sample 16          # estimate unknown sizes from every 16th page");

@@ -47,7 +47,7 @@ Action add_scan(CLI::App& app) {
       "  zdedup scan --pid $(pidof postgres | tr ' ' '\\n' | head -1)\n"
       "  zdedup scan --all --json > fleet-host.json\n"
       "  zdedup scan /var/crash/core.1234 --top 5\n"
-      "  zdedup scan --all --prometheus /var/lib/node_exporter/zdedup.prom -q");
+      "  zdedup scan --all --prometheus /var/lib/prometheus/node-exporter/zdedup.prom -q");
   return [o]() {
     ScanOptions so;
     so.top_n = o->top;

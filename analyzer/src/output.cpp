@@ -324,7 +324,9 @@ std::string render_prometheus(const ScanResult& r) {
   };
   metric("zdedup_scan_pages", "Pages hashed by the last scan.", double(r.pages));
   metric("zdedup_scan_zero_pages", "Zero-filled pages among them.", double(r.zero_pages));
-  metric("zdedup_scan_distinct", "Distinct non-zero contents.", double(r.distinct));
+  metric("zdedup_scan_distinct_contents", "Distinct non-zero contents.", double(r.distinct));
+  // The 0.1 name lacked its noun; emitted as well until 0.3 (README, "The fleet path").
+  metric("zdedup_scan_distinct", "Deprecated: use zdedup_scan_distinct_contents.", double(r.distinct));
   metric("zdedup_scan_duplicate_pages", "Non-zero pages that duplicate another.", double(r.duplicate_pages()));
   metric("zdedup_scan_dedup_ratio", "Non-zero pages per distinct content.", r.dedup_ratio());
   metric("zdedup_scan_est_saved_bytes", "Estimated compressed bytes dedup would save.",

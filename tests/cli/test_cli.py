@@ -77,7 +77,8 @@ def test_scan_prometheus_textfile(tmp_path, zdedup):
     write_pages(f, [1, 1, 1, 2])
     zdedup("scan", "-q", "--prometheus", prom, f, check=0)
     text = prom.read_text()
-    assert "zdedup_scan_distinct 2\n" in text
+    assert "zdedup_scan_distinct_contents 2\n" in text
+    assert "zdedup_scan_distinct 2\n" in text  # the 0.1 name, emitted until 0.3
     assert "zdedup_scan_dedup_ratio 2\n" in text
     assert "# TYPE zdedup_scan_pages gauge" in text
 
