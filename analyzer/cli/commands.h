@@ -19,6 +19,7 @@ Action add_gate(CLI::App& app);
 Action add_live(CLI::App& app);
 Action add_record(CLI::App& app);
 Action add_validate(CLI::App& app);
+Action add_ghost(CLI::App& app);
 
 // `report --index-model MODELS`: replays @traces through the index designs.
 int run_index_model(const std::vector<std::string>& traces, const std::string& models, bool json,

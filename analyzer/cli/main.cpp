@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
       "  zdedup report run.zdt             # summarize a recorded trace\n"
       "  zdedup gate --min-ratio 1.2 r.json  # CI: fail when the dedup ratio drops below 1.2\n"
       "  zdedup live 1 10                  # BPF: ten 1-second reports of zswap dedup\n"
+      "  zdedup ghost create /run/ghostswap --size 8G  # swap space only zswap backs (7.2 series)\n"
       "Run 'zdedup COMMAND --help' for each command's options.");
   const std::vector<std::pair<std::string, cli::Action>> actions = {
       {"scan", cli::add_scan(app)},
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
       {"live", cli::add_live(app)},
       {"record", cli::add_record(app)},
       {"validate", cli::add_validate(app)},
+      {"ghost", cli::add_ghost(app)},
   };
 
   try {

@@ -45,6 +45,15 @@ def help_commands(text):
     return [line.split()[0] for line in block.splitlines()]
 
 
+def cli_commands(main_help):
+    """Every command as the words that run it: 'scan', ..., 'ghost create'."""
+    out = []
+    for command in help_commands(main_help):
+        sub = run("zdedup", command, "--help", check=0).stdout
+        out += [f"{command} {s}" for s in help_commands(sub)] if "Subcommands:\n" in sub else [command]
+    return out
+
+
 def man_sections(roff, macro):
     """{title: body} of the .SH or .SS sections of @roff."""
     parts = re.split(rf"^\{macro} (.+)$", roff, flags=re.M)
@@ -85,9 +94,9 @@ def main_help():
 
 def test_commands_are_the_clis(roff, main_help):
     commands = list(man_sections(man_sections(roff, ".SH")["COMMANDS"], ".SS"))
-    assert commands == help_commands(main_help)
+    assert commands == cli_commands(main_help)
     synopsis = plain(man_sections(roff, ".SH")["SYNOPSIS"])
-    assert re.findall(r"^zdedup\n(\w+)", synopsis, flags=re.M) == commands
+    assert re.findall(r"^zdedup\n(\w+(?: [a-z]+)?)$", synopsis, flags=re.M) == commands
 
 
 def test_top_level_options(roff, main_help):
@@ -97,8 +106,8 @@ def test_top_level_options(roff, main_help):
 def test_every_option_argument_and_default_of_every_command(roff, main_help):
     sections = man_sections(man_sections(roff, ".SH")["COMMANDS"], ".SS")
     defaults = 0
-    for command in help_commands(main_help):
-        cli = help_entries(run("zdedup", command, "--help", check=0).stdout)
+    for command in cli_commands(main_help):
+        cli = help_entries(run("zdedup", *command.split(), "--help", check=0).stdout)
         # -h/--help is on every command and documented once, under OPTIONS.
         assert cli.pop("-h", "absent") is None and cli.pop("--help", "absent") is None, command
         man = man_entries(sections[command])
@@ -115,15 +124,17 @@ def test_every_option_argument_and_default_of_every_command(roff, main_help):
 def test_options_named_anywhere_exist(roff, main_help):
     """Prose, synopsis and examples name only options the CLI has."""
     known = set(help_entries(main_help))
-    by_command = {c: set(help_entries(run("zdedup", c, "--help", check=0).stdout))
-                  for c in help_commands(main_help)}
+    by_command = {c: set(help_entries(run("zdedup", *c.split(), "--help", check=0).stdout))
+                  for c in cli_commands(main_help)}
     for names in by_command.values():
         known |= names
     text = plain(roff)
     assert set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text)) <= known
     examples = plain(man_sections(roff, ".SH")["EXAMPLES"])
     used = 0
-    for command, args in re.findall(r"\bzdedup (\w+)(.*)", examples):
+    for first, second, rest in re.findall(r"\bzdedup (\w+)(?: ([a-z]+))?(.*)", examples):
+        two = f"{first} {second}"
+        command, args = (two, rest) if two in by_command else (first, f" {second}{rest}")
         assert command in by_command, command
         for opt in re.findall(r"(?<![\w-])--?[a-z][a-z-]*", args):
             assert opt in by_command[command], (command, opt)
