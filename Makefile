@@ -3,7 +3,8 @@
 #
 #   make            build everything user-facing into build/ (CLI: build/zdedup)
 #   make setup      install the Debian packages the project needs (idempotent)
-#   make test       every test tier (unit, CLI, Python, bench smoke, in-VM: test-vm)
+#   make test       every test tier (unit, CLI, Python, fuzz corpus, bench smoke, in-VM: test-vm)
+#   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS each (tests/fuzz/)
 #   make demo       the main job: patched kernel in QEMU, workload, zdedup live + validate
 #   make demo-scan  zdedup scan of a process with a known mix (no VM)
 #   make bench      benchmarks (bench/README.md)
@@ -17,6 +18,10 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 PYTHON  := /usr/bin/python3
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The fuzz build (tests/fuzz/): its own directory, clang++-14, ASan + UBSan.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_RUNS    ?= 1000
+FUZZ_SECONDS ?= 300
 
 # Debian packages, grouped by what needs them.
 PKGS_BUILD  := build-essential cmake pkg-config libxxhash-dev libzstd-dev \
@@ -33,10 +38,11 @@ PKGS_BENCH  := xxhash
 PKGS_DEB    := dpkg-dev man-db groff-base binutils
 # The fleet path (tests/cli/test_fleet.py starts both servers itself, on loopback).
 PKGS_FLEET  := prometheus prometheus-node-exporter
+PKGS_FUZZ   := clang-14 libclang-rt-14-dev
 PKGS        := $(PKGS_BUILD) $(PKGS_PYTHON) $(PKGS_KERNEL) $(PKGS_VM) $(PKGS_BPF) $(PKGS_BENCH) \
-               $(PKGS_DEB) $(PKGS_FLEET)
+               $(PKGS_DEB) $(PKGS_FLEET) $(PKGS_FUZZ)
 
-.PHONY: all setup build install deb bench test test-unit test-cli test-python test-bench-smoke test-vm demo demo-scan kernel kernel-baseline clean
+.PHONY: all setup build install deb bench test test-unit test-cli test-python test-fuzz test-bench-smoke test-vm fuzz fuzz-build demo demo-scan kernel kernel-baseline clean
 
 all: build
 
@@ -67,7 +73,7 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
-test: setup build test-unit test-cli test-python test-bench-smoke test-vm
+test: setup build test-unit test-cli test-python test-fuzz test-bench-smoke test-vm
 
 test-unit: build
 	$(BUILD)/zdedup_unit_tests --gtest_brief=1
@@ -77,6 +83,21 @@ test-cli: build
 
 test-python: build
 	PYTHONPATH=$(BUILD)/python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+# Each harness for FUZZ_RUNS runs on the committed corpus (regression inputs
+# included); make fuzz runs them for FUZZ_SECONDS each.
+$(FUZZ_BUILD)/Makefile: CMakeLists.txt tests/fuzz/CMakeLists.txt
+	@cmake -S . -B $(FUZZ_BUILD) -DZDEDUP_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
+
+fuzz-build: $(FUZZ_BUILD)/Makefile
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) -- --no-print-directory
+
+test-fuzz: fuzz-build
+	tests/fuzz/run --runs $(FUZZ_RUNS) $(FUZZ_BUILD)
+
+fuzz: setup fuzz-build
+	tests/fuzz/run --seconds $(FUZZ_SECONDS) $(FUZZ_BUILD)
 
 test-vm: build
 	tests/vm/run-guest-tests
@@ -110,4 +131,4 @@ kernel-baseline: setup
 	kpatch/build-kernel --base 7.2 --variant baseline
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)
