@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "zdedup/error.h"
 #include "zdedup/index_model.h"
+#include "zdedup/output.h"
 
 namespace zdedup::cli {
 
@@ -19,9 +20,7 @@ int run_index_model(const std::vector<std::string>& traces, const std::string& m
     else
       emit(render_table(r));
     if (r.info.damage) {
-      error_line(r.info.path + ": damaged at byte " + std::to_string(r.info.damage->offset) + " (" +
-                 r.info.damage->reason + "); modelled the " + std::to_string(r.info.events) +
-                 " events before it");
+      error_line(describe_damage(r.info, "modelled"));
       status = static_cast<int>(Exit::partial);
     }
   }
