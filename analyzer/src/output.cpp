@@ -230,6 +230,13 @@ json report_json(const Summary& s) {
   return j;
 }
 
+json index_model_json(const std::vector<IndexModelReport>& reports) {
+  if (reports.size() == 1) return to_json(reports[0]);
+  json all = json::array();
+  for (const IndexModelReport& r : reports) all.push_back(to_json(r));
+  return all;
+}
+
 std::string describe_damage(const TraceInfo& info, const std::string& done) {
   if (!info.damage) return "";
   return info.path + ": damaged at byte " + std::to_string(info.damage->offset) + " (" +

@@ -227,3 +227,23 @@ TEST(Output, ScanProgressLine) {
   EXPECT_EQ(describe_damage(info, "modelled"),
             "b.zdt: damaged at byte 64 (short frame); modelled the 9 events before it");
 }
+
+TEST(Output, IndexModelJsonIsAnObjectForOneTraceAnArrayForSeveral) {
+  // 3 stores of one content, 1 of another: 2 duplicates for any exact index.
+  const std::vector<Event> ev = {make_store(1, 7, 0, true, 100), make_store(2, 7, 0, true, 100),
+                                 make_store(3, 7, 0, true, 100), make_store(4, 8, 0, true, 100)};
+  IndexModelReport a = model_events(ev, parse_index_models("exact-rhashtable"), false);
+  a.info.path = "a.zdt";
+  IndexModelReport b = a;
+  b.info.path = "b.zdt";
+  nlohmann::json one = index_model_json({a});
+  ASSERT_TRUE(one.is_object());
+  EXPECT_EQ(one["trace"]["path"], "a.zdt");
+  EXPECT_EQ(one["stores"], 4);
+  EXPECT_EQ(one["models"][0]["duplicates_exact"], 2);
+  nlohmann::json two = index_model_json({a, b});
+  ASSERT_TRUE(two.is_array());
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1]["trace"]["path"], "b.zdt");
+  EXPECT_EQ(two[0], one);
+}

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "zdedup/analysis.h"
+#include "zdedup/index_model.h"
 #include "zdedup/live.h"
 #include "zdedup/probe.h"
 #include "zdedup/scan.h"
@@ -40,6 +41,10 @@ nlohmann::json report_json(const Summary& s);
 // line report prints on stderr for each damaged trace (--index-model:
 // @done "modelled"); "" when intact.
 std::string describe_damage(const TraceInfo& info, const std::string& done = "summarized");
+
+// report --index-model --json: one trace's object (to_json in
+// index_model.h), or an array of them for several traces.
+nlohmann::json index_model_json(const std::vector<IndexModelReport>& reports);
 
 // Validation: the JSON validate --json prints, and the table (with the
 // measured potential after it when the kernel lacks the patch).
