@@ -196,8 +196,7 @@ Action add_record(CLI::App& app) {
     install_signals();
     lo.stop = [] { return g_stop != 0; };
     lo.on_attached = [&](const HostSupport& h) {
-      error_line("recording zswap events to " + o->trace + " (" + describe_attach(h) +
-                 "; Ctrl-C or SIGTERM stops)");
+      error_line(describe_recording(o->trace, h));
     };
     LiveResult r = run_live(lo);
     error_line(describe_recorded(r, o->trace));

@@ -333,6 +333,11 @@ json to_json(const LiveInterval& iv, const HostSupport& host) {
   return j;
 }
 
+std::string describe_recording(const std::string& path, const HostSupport& host) {
+  return "recording zswap events to " + path + " (" + describe_attach(host) +
+         "; Ctrl-C or SIGTERM stops)";
+}
+
 std::string describe_recorded(const LiveResult& r, const std::string& path) {
   return "recorded " + std::to_string(r.events) + " events to " + path + " (" +
          std::to_string(r.drops) + " dropped, " + std::to_string(r.drops_stored) +

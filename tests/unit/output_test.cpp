@@ -145,6 +145,10 @@ TEST(Output, HostSupportAndRecordLines) {
             "kprobe/kretprobe probes, 6.1 program set, compressed sizes unknown on this kernel "
             "(saved counts only sized contents; --sample N estimates the rest) (fentry "
             "unavailable: EPERM)");
+  EXPECT_EQ(describe_recording("run.zdt", h),
+            "recording zswap events to run.zdt (kprobe/kretprobe probes, 6.1 program set, "
+            "compressed sizes unknown on this kernel (saved counts only sized contents; --sample N "
+            "estimates the rest) (fentry unavailable: EPERM); Ctrl-C or SIGTERM stops)");
   LiveResult r;
   r.events = 12;
   r.drops = 3;

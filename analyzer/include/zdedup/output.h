@@ -60,6 +60,9 @@ std::string render_interval_row(const LiveInterval& iv);
 // live --json: one object per interval, the cumulative summary plus the
 // interval's counts, drops and the probe's own cost; @host: how it attached.
 nlohmann::json to_json(const LiveInterval& iv, const HostSupport& host);
+// record's opening line: "recording zswap events to PATH (ATTACH; Ctrl-C or
+// SIGTERM stops)", ATTACH being describe_attach(@host).
+std::string describe_recording(const std::string& path, const HostSupport& host);
 // record's closing line: "recorded N events to PATH (D dropped, S of them
 // accepted stores)".
 std::string describe_recorded(const LiveResult& r, const std::string& path);
