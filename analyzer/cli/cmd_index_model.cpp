@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "zdedup/error.h"
 #include "zdedup/index_model.h"
+#include "zdedup/output.h"
 
 namespace zdedup::cli {
 
@@ -10,22 +11,17 @@ int run_index_model(const std::vector<std::string>& traces, const std::string& m
   // Parsed before any trace is read: a bad name is a usage error (exit 2).
   const std::vector<IndexModelSpec> specs = parse_index_models(models);
   int status = static_cast<int>(Exit::ok);
-  // JSON: one object for one trace, an array of them for several.
-  nlohmann::json all = nlohmann::json::array();
+  std::vector<IndexModelReport> reports;
   for (const std::string& t : traces) {
-    const IndexModelReport r = model_trace(t, specs, global);
-    if (json)
-      all.push_back(to_json(r));
-    else
-      emit(render_table(r));
+    reports.push_back(model_trace(t, specs, global));
+    const IndexModelReport& r = reports.back();
+    if (!json) emit(render_table(r));
     if (r.info.damage) {
-      error_line(r.info.path + ": damaged at byte " + std::to_string(r.info.damage->offset) + " (" +
-                 r.info.damage->reason + "); modelled the " + std::to_string(r.info.events) +
-                 " events before it");
+      error_line(describe_damage(r.info, "modelled"));
       status = static_cast<int>(Exit::partial);
     }
   }
-  if (json) emit((all.size() == 1 ? all[0] : all).dump(2) + "\n");
+  if (json) emit(index_model_json(reports).dump(2) + "\n");
   return status;
 }
 

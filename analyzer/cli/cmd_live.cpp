@@ -1,7 +1,5 @@
 // zdedup live / record / validate: the BPF-backed commands.
 #include <csignal>
-#include <cinttypes>
-#include <cstdio>
 #include <sys/stat.h>
 
 #include "commands.h"
@@ -33,18 +31,6 @@ std::uint64_t cgroup_id(const std::string& arg) {
   if (::stat(path.c_str(), &st) != 0)
     throw Error(Exit::bad_input, "no such cgroup: " + arg + " (looked at " + path + ")");
   return st.st_ino;
-}
-
-std::string interval_line(const LiveInterval& iv) {
-  const Summary& s = iv.cumulative;
-  char buf[512];
-  std::snprintf(buf, sizeof(buf),
-                "%5" PRIu64 "  %8" PRIu64 " %7" PRIu64 " %8" PRIu64 " %8" PRIu64 " | %10" PRIu64
-                " %10" PRIu64 " %8.3f %11s %6" PRIu64 " %6" PRIu64 "\n",
-                iv.index, iv.delta.stores, iv.delta.stores_rejected, iv.delta.loads,
-                iv.delta.invalidates, s.logical_pages, s.distinct, s.dedup_ratio,
-                format_bytes(s.saved_bytes).c_str(), s.events.integrity_mismatches, s.drops);
-  return buf;
 }
 
 // --ring-size: bytes, optionally with a K, M or G suffix (powers of 1024).
@@ -87,20 +73,6 @@ ProbeOptions probe_options(const ProbeArgs& a) {
   return p;
 }
 
-std::string attach_note(const HostSupport& h) {
-  std::string s = (h.attach == "kprobe" ? "kprobe/kretprobe" : "fentry/fexit") +
-                  std::string(" probes, ") + h.program_set + " program set";
-  s += h.size_source.empty() ? ", compressed sizes unknown on this kernel (saved counts only sized "
-                               "contents; --sample N estimates the rest)"
-                             : ", sizes from " + h.size_source;
-  if (!h.fentry_error.empty()) s += " (fentry unavailable: " + h.fentry_error + ")";
-  return s;
-}
-
-const char* kIntervalHeader =
-    "  int    stores rejects    loads  invalid |       live   distinct    ratio       saved  "
-    "bad    drops\n";
-
 }  // namespace
 
 Action add_live(CLI::App& app) {
@@ -134,7 +106,8 @@ Action add_live(CLI::App& app) {
   c->add_option("--prometheus", o->prometheus, "Rewrite a node_exporter textfile every interval");
   c->add_option("--record", o->record, "Also write every event to a trace file");
   c->add_flag("--validate", o->validate,
-              "At the end, compare with the patched kernel's dedup index (exit 1 on mismatch)");
+              "At the end, compare with the patched kernel's dedup index (exit 1 on mismatch), "
+              "in the kernel's zswap.dedup_scope whatever --global says");
   c->add_flag("--global", o->global, "Count sharing across cgroups (default: per cgroup)");
   c->add_option("--top", o->top, "Most shared contents in the final report (0 to 1000000)")
       ->capture_default_str()
@@ -164,6 +137,7 @@ Action add_live(CLI::App& app) {
     lo.interval_s = o->interval;
     lo.count = o->count;
     lo.global_scope = o->global;
+    lo.validate = o->validate;
     lo.top_n = o->top;
     lo.record_path = o->record;
     install_signals();
@@ -172,49 +146,25 @@ Action add_live(CLI::App& app) {
     HostSupport host;
     lo.on_attached = [&](const HostSupport& h) {
       host = h;
-      if (!o->json) emit("zdedup live: " + attach_note(h) + "\n");
+      if (!o->json) emit("zdedup live: " + describe_attach(h) + "\n");
     };
     lo.on_interval = [&](const LiveInterval& iv) {
       if (o->json) {
-        nlohmann::json j = to_json(iv.cumulative);
-        j["attach"] = host.attach;
-        j["program_set"] = host.program_set;
-        j["size_source"] = host.size_source;
-        j["drops_stored"] = iv.drops_stored;
-        j["drops_by_cause"] = to_json(iv.drop_causes);
-        j["interval"] = iv.index;
-        j["seconds"] = iv.seconds;
-        j["interval_stores"] = iv.delta.stores;
-        j["interval_loads"] = iv.delta.loads;
-        j["interval_invalidates"] = iv.delta.invalidates;
-        j["interval_drops"] = iv.drops_delta;
-        // The probe's own cost, when the kernel measures it.  A mean, not
-        // an integer quotient: with a coarse sched_clock (TCG guests) most
-        // runs of a short program measure 0 ns.
-        for (const ProgramCost& cost : iv.costs)
-          j["bpf_programs"].push_back({{"name", cost.name}, {"runs", cost.runs}, {"run_ns", cost.run_ns},
-                                       {"ns_per_run", double(cost.run_ns) / double(cost.runs)}});
-        emit(json_text(j) + "\n");
+        emit(json_text(to_json(iv, host)) + "\n");
       } else {
-        if (!header) emit(kIntervalHeader);
+        if (!header) emit(render_interval_header());
         header = true;
-        emit(interval_line(iv));
+        emit(render_interval_row(iv));
       }
       if (!o->prometheus.empty()) write_file_atomic(o->prometheus, render_prometheus(iv.cumulative));
     };
-    ShadowIndex index(o->global);
-    LiveResult r = run_live(lo, &index);
+    LiveResult r = run_live(lo);
     if (!o->json) emit(render_table(r.summary, "zdedup live: totals since attach"));
     if (r.drops) error_line("warning: " + describe_drops(r.drop_causes));
     if (!o->validate) return static_cast<int>(Exit::ok);
-    KernelIndex k = read_kernel_index();
-    if (k.present && k.global_scope != o->global) {
-      error_line("the kernel's dedup_scope differs from --global; rerun with matching scope");
-      return static_cast<int>(Exit::bad_input);
-    }
-    Validation v = validate(index, r.drops, k);
+    Validation v = r.validate(read_kernel_index());
     emit(o->json ? json_text(to_json(v)) + "\n" : render_table(v));
-    return static_cast<int>(!v.judged ? Exit::bad_input : v.pass ? Exit::ok : Exit::check_failed);
+    return static_cast<int>(exit_status(v));
   };
 }
 
@@ -246,12 +196,10 @@ Action add_record(CLI::App& app) {
     install_signals();
     lo.stop = [] { return g_stop != 0; };
     lo.on_attached = [&](const HostSupport& h) {
-      std::fprintf(stderr, "zdedup: recording zswap events to %s (%s; Ctrl-C or SIGTERM stops)\n",
-                   o->trace.c_str(), attach_note(h).c_str());
+      error_line(describe_recording(o->trace, h));
     };
     LiveResult r = run_live(lo);
-    std::fprintf(stderr, "zdedup: recorded %" PRIu64 " events to %s (%" PRIu64 " dropped, %" PRIu64
-                 " of them accepted stores)\n", r.events, o->trace.c_str(), r.drops, r.drops_stored);
+    error_line(describe_recorded(r, o->trace));
     return static_cast<int>(Exit::ok);
   };
 }
@@ -268,28 +216,16 @@ Action add_validate(CLI::App& app) {
   c->add_flag("--json", o->json, "Print one JSON object");
   c->footer(
       "Run at a quiet moment (no swapping in flight). Exit 0 PASS, 1 differences found,\n"
-      "2 cannot judge (events dropped, trace not from an empty pool, kernel without the patch).\n\n"
+      "2 cannot judge (events dropped, trace not from an empty pool, kernel without the patch).\n"
+      "The trace is replayed in the kernel's zswap.dedup_scope (memcg or global), as\n"
+      "'live --validate' compares too: the two never disagree over the scope.\n\n"
       "Examples:\n"
       "  zdedup record /tmp/run.zdt & rec=$!; ./workload; kill -INT $rec; wait $rec\n"
       "  zdedup validate /tmp/run.zdt");
   return [o]() {
-    TraceReader reader(o->trace);
-    KernelIndex k = read_kernel_index();
-    ShadowIndex index(k.global_scope);
-    std::vector<Event> batch;
-    while (reader.next(batch))
-      for (const Event& e : batch) index.apply(e);
-    if (reader.info().damage)
-      throw Error(Exit::bad_input, o->trace + ": damaged at byte " +
-                                       std::to_string(reader.info().damage->offset) +
-                                       "; cannot validate a partial trace");
-    Validation v = validate(index, reader.info().drops, k);
+    Validation v = validate_trace(o->trace);
     emit(o->json ? json_text(to_json(v), 2) + "\n" : render_table(v));
-    if (!v.judged && !k.present) {
-      Summary s = summarize(index, 5);
-      emit(render_table(s, "dedup potential measured by the probes (unpatched kernel):"));
-    }
-    return static_cast<int>(!v.judged ? Exit::bad_input : v.pass ? Exit::ok : Exit::check_failed);
+    return static_cast<int>(exit_status(v));
   };
 }
 

@@ -1,6 +1,3 @@
-#include <cinttypes>
-#include <cstdio>
-
 #include "commands.h"
 #include "zdedup/error.h"
 #include "zdedup/output.h"
@@ -52,9 +49,7 @@ Action add_report(CLI::App& app) {
     int status = static_cast<int>(Exit::ok);
     for (const TraceReport& r : reports)
       if (r.info.damage) {
-        error_line(r.info.path + ": damaged at byte " + std::to_string(r.info.damage->offset) + " (" +
-                   r.info.damage->reason + "); summarized the " + std::to_string(r.info.events) +
-                   " events before it");
+        error_line(describe_damage(r.info));
         status = static_cast<int>(Exit::partial);
       }
     return status;

@@ -56,12 +56,7 @@ Action add_scan(CLI::App& app) {
     if (!o->quiet && progress_wanted())
       so.progress = [&drew](const ScanProgress& p) {
         drew = true;
-        if (p.bytes_total)
-          std::fprintf(stderr, "\r\033[Kscanning %s: %s of ~%s", p.current.c_str(),
-                       format_bytes(p.bytes_done).c_str(), format_bytes(p.bytes_total).c_str());
-        else
-          std::fprintf(stderr, "\r\033[Kscanning %s: %s", p.current.c_str(),
-                       format_bytes(p.bytes_done).c_str());
+        std::fprintf(stderr, "\r\033[K%s", describe_progress(p).c_str());
       };
     ScanRequest req;
     req.files = o->files;

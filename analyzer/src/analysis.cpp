@@ -41,18 +41,36 @@ Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t dro
   return s;
 }
 
-TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options) {
+TraceInfo replay_trace(const std::string& path,
+                       const std::function<void(const Event*, std::size_t)>& apply,
+                       const std::function<void(std::uint64_t)>& progress) {
   TraceReader reader(path);
-  ShadowIndex index(options.global_scope);
+  return replay_trace(reader, apply, progress);
+}
+
+TraceInfo replay_trace(TraceReader& reader,
+                       const std::function<void(const Event*, std::size_t)>& apply,
+                       const std::function<void(std::uint64_t)>& progress) {
   std::vector<Event> batch;
   std::uint64_t n = 0;
   while (reader.next(batch)) {
-    index.apply(batch.data(), batch.size());
+    apply(batch.data(), batch.size());
     n += batch.size();
-    if (options.progress) options.progress(n);
+    if (progress) progress(n);
   }
+  return reader.info();
+}
+
+TraceInfo replay_trace(const std::string& path, ShadowIndex& index,
+                       const std::function<void(std::uint64_t)>& progress) {
+  return replay_trace(
+      path, [&](const Event* e, std::size_t n) { index.apply(e, n); }, progress);
+}
+
+TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options) {
+  ShadowIndex index(options.global_scope);
   TraceReport r;
-  r.info = reader.info();
+  r.info = replay_trace(path, index, options.progress);
   r.summary = summarize(index, options.top_n, r.info.drops);
   return r;
 }
@@ -88,7 +106,7 @@ std::vector<TimelinePoint> timeline(const std::vector<Event>& events, std::uint6
 
 Summary summarize_events(const std::vector<Event>& events, std::size_t top_n, bool global_scope) {
   ShadowIndex index(global_scope);
-  for (const Event& e : events) index.apply(e);
+  index.apply(events.data(), events.size());
   return summarize(index, top_n);
 }
 

@@ -1,5 +1,7 @@
 #include "zdedup/index_model.h"
 
+#include "zdedup/analysis.h"
+
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -586,13 +588,12 @@ IndexModelReport IndexModelReplay::report() const {
 
 IndexModelReport model_trace(const std::string& path, const std::vector<IndexModelSpec>& specs,
                              bool global_scope) {
-  TraceReader reader(path);
   IndexModelReplay replay(specs, global_scope);
-  std::vector<Event> batch;
-  while (reader.next(batch))
-    for (const Event& e : batch) replay.apply(e);
+  const TraceInfo info = replay_trace(path, [&](const Event* e, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) replay.apply(e[i]);
+  });
   IndexModelReport r = replay.report();
-  r.info = reader.info();
+  r.info = info;
   return r;
 }
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "zdedup/error.h"
 #include "zdedup/trace.h"
 
 namespace zdedup {
@@ -34,12 +35,17 @@ std::string trace_meta(const HostSupport& h, const LiveOptions& o) {
 
 }  // namespace
 
-LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
+LiveResult run_live(const LiveOptions& o) {
   using clock = std::chrono::steady_clock;
   Probe probe(o.probe);
+  // With validation the events go into both scopes (ValidationIndexes), the
+  // figures shown come from the one --global chose.
   std::unique_ptr<ShadowIndex> own;
-  if (!external) own = std::make_unique<ShadowIndex>(o.global_scope);
-  ShadowIndex& index = external ? *external : *own;
+  std::shared_ptr<ValidationIndexes> both;
+  if (o.validate) both = std::make_shared<ValidationIndexes>();
+  else own = std::make_unique<ShadowIndex>(o.global_scope);
+  ShadowIndex& index = both ? both->in(o.global_scope) : *own;
+  ShadowIndex* other = both ? &both->in(!o.global_scope) : nullptr;
   std::unique_ptr<TraceWriter> trace;
   if (!o.record_path.empty()) {
     trace = std::make_unique<TraceWriter>(o.record_path);
@@ -50,6 +56,7 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
   if (o.on_attached) o.on_attached(r.host);
   auto sink = [&](const Event& e) {
     index.apply(e);
+    if (other) other->apply(e);
     if (trace) trace->add(e);
     ++r.events;
   };
@@ -112,7 +119,14 @@ LiveResult run_live(const LiveOptions& o, ShadowIndex* external) {
     trace->close();
   }
   r.summary = summary(r.drops);
+  r.validation_indexes = both;
   return r;
+}
+
+Validation LiveResult::validate(const KernelIndex& kernel) const {
+  if (!validation_indexes)
+    throw Error(Exit::bad_input, "internal: live ran without validate, nothing to compare");
+  return validation_indexes->validate(drops, kernel);
 }
 
 }  // namespace zdedup

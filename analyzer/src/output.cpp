@@ -222,6 +222,128 @@ json report_json(const std::vector<TraceReport>& reports, std::size_t top_n) {
   return j;
 }
 
+json report_json(const Summary& s) {
+  json j = to_json(s);
+  j["tool"] = "zdedup";
+  j["command"] = "report";
+  j["schema"] = kJsonSchema;
+  return j;
+}
+
+json index_model_json(const std::vector<IndexModelReport>& reports) {
+  if (reports.size() == 1) return to_json(reports[0]);
+  json all = json::array();
+  for (const IndexModelReport& r : reports) all.push_back(to_json(r));
+  return all;
+}
+
+std::string describe_damage(const TraceInfo& info, const std::string& done) {
+  if (!info.damage) return "";
+  return info.path + ": damaged at byte " + std::to_string(info.damage->offset) + " (" +
+         info.damage->reason + "); " + done + " the " + std::to_string(info.events) +
+         " events before it";
+}
+
+std::string describe_progress(const ScanProgress& p) {
+  std::string s = "scanning " + p.current + ": " + format_bytes(p.bytes_done);
+  if (p.bytes_total) s += " of ~" + format_bytes(p.bytes_total);
+  return s;
+}
+
+nlohmann::json to_json(const Validation& v) {
+  return nlohmann::json{{"result", !v.judged ? "cannot judge" : v.pass ? "PASS" : "FAIL"},
+                        {"why", v.why},
+                        {"live_slots", {{"shadow", v.slots_shadow}, {"kernel", v.slots_kernel}}},
+                        {"objects", {{"shadow", v.objects_shadow}, {"kernel", v.objects_kernel}}},
+                        {"saved_bytes", {{"shadow", v.saved_shadow}, {"kernel", v.saved_kernel}}},
+                        {"differences", v.differences}};
+}
+
+std::string render_table(const Validation& v) {
+  std::string s = "validation against the kernel's dedup index\n";
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "  %-18s %14s %14s\n", "", "shadow", "kernel");
+  s += buf;
+  std::snprintf(buf, sizeof(buf), "  %-18s %14" PRIu64 " %14" PRIu64 "\n", "live slots",
+                v.slots_shadow, v.slots_kernel);
+  s += buf;
+  std::snprintf(buf, sizeof(buf), "  %-18s %14" PRIu64 " %14" PRIu64 "\n", "distinct objects",
+                v.objects_shadow, v.objects_kernel);
+  s += buf;
+  std::snprintf(buf, sizeof(buf), "  %-18s %14s %14s\n", "saved", format_bytes(v.saved_shadow).c_str(),
+                format_bytes(v.saved_kernel).c_str());
+  s += buf;
+  for (const std::string& d : v.differences) s += "  DIFF " + d + "\n";
+  if (!v.judged)
+    s += "CANNOT JUDGE: " + v.why + "\n";
+  else
+    s += v.pass ? "PASS: shadow index and kernel index agree object by object\n"
+                : "FAIL: " + std::to_string(v.differences.size()) + " differences\n";
+  if (v.potential)
+    s += render_table(*v.potential, "dedup potential measured by the probes (unpatched kernel):");
+  return s;
+}
+
+
+std::string describe_attach(const HostSupport& h) {
+  std::string s = (h.attach == "kprobe" ? "kprobe/kretprobe" : "fentry/fexit") +
+                  std::string(" probes, ") + h.program_set + " program set";
+  s += h.size_source.empty() ? ", compressed sizes unknown on this kernel (saved counts only sized "
+                               "contents; --sample N estimates the rest)"
+                             : ", sizes from " + h.size_source;
+  if (!h.fentry_error.empty()) s += " (fentry unavailable: " + h.fentry_error + ")";
+  return s;
+}
+
+std::string render_interval_header() {
+  return "  int    stores rejects    loads  invalid |       live   distinct    ratio       saved  "
+         "bad    drops\n";
+}
+
+std::string render_interval_row(const LiveInterval& iv) {
+  const Summary& s = iv.cumulative;
+  return fmt("%5" PRIu64 "  %8" PRIu64 " %7" PRIu64 " %8" PRIu64 " %8" PRIu64 " | %10" PRIu64
+             " %10" PRIu64 " %8.3f %11s %6" PRIu64 " %6" PRIu64 "\n",
+             iv.index, iv.delta.stores, iv.delta.stores_rejected, iv.delta.loads,
+             iv.delta.invalidates, s.logical_pages, s.distinct, s.dedup_ratio,
+             format_bytes(s.saved_bytes).c_str(), s.events.integrity_mismatches, s.drops);
+}
+
+json to_json(const LiveInterval& iv, const HostSupport& host) {
+  json j = to_json(iv.cumulative);
+  j["attach"] = host.attach;
+  j["program_set"] = host.program_set;
+  j["size_source"] = host.size_source;
+  j["drops_stored"] = iv.drops_stored;
+  j["drops_by_cause"] = to_json(iv.drop_causes);
+  j["interval"] = iv.index;
+  j["seconds"] = iv.seconds;
+  j["interval_stores"] = iv.delta.stores;
+  j["interval_loads"] = iv.delta.loads;
+  j["interval_invalidates"] = iv.delta.invalidates;
+  j["interval_drops"] = iv.drops_delta;
+  // The probe's own cost, when the kernel measures it.  A mean, not an
+  // integer quotient: with a coarse sched_clock (TCG guests) most runs of a
+  // short program measure 0 ns.
+  for (const ProgramCost& cost : iv.costs)
+    j["bpf_programs"].push_back({{"name", cost.name},
+                                 {"runs", cost.runs},
+                                 {"run_ns", cost.run_ns},
+                                 {"ns_per_run", double(cost.run_ns) / double(cost.runs)}});
+  return j;
+}
+
+std::string describe_recording(const std::string& path, const HostSupport& host) {
+  return "recording zswap events to " + path + " (" + describe_attach(host) +
+         "; Ctrl-C or SIGTERM stops)";
+}
+
+std::string describe_recorded(const LiveResult& r, const std::string& path) {
+  return "recorded " + std::to_string(r.events) + " events to " + path + " (" +
+         std::to_string(r.drops) + " dropped, " + std::to_string(r.drops_stored) +
+         " of them accepted stores)";
+}
+
 std::string json_text(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }

@@ -5,7 +5,6 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -247,13 +246,12 @@ Scanner::Scanner(ScanOptions options)
       // Test hook: the pagemap walk of kernels before 6.7, on any kernel.
       pagemap_scan_(!std::getenv("ZDEDUP_TEST_NO_PAGEMAP_SCAN")),
       start_ns_(now_ns()),
-      zctx_(ZSTD_createCCtx()) {
+      sizes_(std::make_unique<SizeEstimator>("zstd")) {
   if (!opt_.sample_every) opt_.sample_every = 1;
   r_.sample_every = opt_.sample_every;
-  zbuf_.resize(ZSTD_compressBound(kPageSize));
 }
 
-Scanner::~Scanner() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zctx_)); }
+Scanner::~Scanner() = default;
 
 void Scanner::report_progress() {
   if (!opt_.progress) return;
@@ -279,16 +277,8 @@ void Scanner::feed_pages(const unsigned char* data, std::size_t pages, ScanSourc
     }
     auto [v, inserted] = counts_.insert(h, 0);
     ++*v;
-    if (nonzero_seen_++ % opt_.sample_every == 0) {
-      std::size_t z = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(zctx_), zbuf_.data(),
-                                        zbuf_.size(), p, kPageSize, opt_.zstd_level);
-      if (!ZSTD_isError(z)) {
-        // zswap stores incompressible pages as is (6.12 rejects them); cap
-        // at a page so the estimate is never above the uncompressed size.
-        ++r_.sampled_pages;
-        r_.sampled_compressed_bytes += std::min<std::size_t>(z, kPageSize);
-      }
-    }
+    // The one estimator (size_estimate.h) live --sample uses too.
+    if (nonzero_seen_++ % opt_.sample_every == 0) sizes_->add(p);
   }
   bytes_done_ += pages * kPageSize;
   report_progress();
@@ -524,6 +514,8 @@ void Scanner::add_all_processes() {
 
 ScanResult Scanner::result() const {
   ScanResult r = r_;
+  r.sampled_pages = sizes_->samples();
+  r.sampled_compressed_bytes = sizes_->compressed_bytes();
   r.pages = r.zero_pages = r.tail_bytes = r.partial_pages = r.swapped_pages = 0;
   for (const ScanSource& s : r.sources) {
     r.pages += s.pages;

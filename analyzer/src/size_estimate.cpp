@@ -11,15 +11,13 @@
 #include <cstring>
 #include <vector>
 
+#include "zdedup/page_hash.h"
+
 namespace zdedup {
 
 namespace {
-constexpr std::size_t kPage = 4096;
+constexpr std::size_t kPage = kPageSize;  // one page constant: page_hash.h
 
-bool all_zero(const unsigned char* p) {
-  static const unsigned char zero[kPage] = {};
-  return std::memcmp(p, zero, kPage) == 0;
-}
 }  // namespace
 
 // One compressor at the kernel crypto driver's settings; compress() returns
@@ -143,7 +141,7 @@ SizeEstimator::SizeEstimator(const std::string& compressor) : compressor_(compre
 SizeEstimator::~SizeEstimator() = default;
 
 void SizeEstimator::add(const unsigned char* page) {
-  if (all_zero(page)) {
+  if (is_zero_page(page)) {
     ++zero_samples_;
     return;
   }

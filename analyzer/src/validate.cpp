@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "zdedup/error.h"
-#include "zdedup/output.h"
+#include "zdedup/output.h"  // format_hash
 
 namespace zdedup {
 
@@ -147,36 +147,27 @@ Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const Kernel
   return v;
 }
 
-nlohmann::json to_json(const Validation& v) {
-  return nlohmann::json{{"result", !v.judged ? "cannot judge" : v.pass ? "PASS" : "FAIL"},
-                        {"why", v.why},
-                        {"live_slots", {{"shadow", v.slots_shadow}, {"kernel", v.slots_kernel}}},
-                        {"objects", {{"shadow", v.objects_shadow}, {"kernel", v.objects_kernel}}},
-                        {"saved_bytes", {{"shadow", v.saved_shadow}, {"kernel", v.saved_kernel}}},
-                        {"differences", v.differences}};
+Exit exit_status(const Validation& v) {
+  return !v.judged ? Exit::bad_input : v.pass ? Exit::ok : Exit::check_failed;
 }
 
-std::string render_table(const Validation& v) {
-  std::string s = "validation against the kernel's dedup index\n";
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), "  %-18s %14s %14s\n", "", "shadow", "kernel");
-  s += buf;
-  std::snprintf(buf, sizeof(buf), "  %-18s %14" PRIu64 " %14" PRIu64 "\n", "live slots",
-                v.slots_shadow, v.slots_kernel);
-  s += buf;
-  std::snprintf(buf, sizeof(buf), "  %-18s %14" PRIu64 " %14" PRIu64 "\n", "distinct objects",
-                v.objects_shadow, v.objects_kernel);
-  s += buf;
-  std::snprintf(buf, sizeof(buf), "  %-18s %14s %14s\n", "saved", format_bytes(v.saved_shadow).c_str(),
-                format_bytes(v.saved_kernel).c_str());
-  s += buf;
-  for (const std::string& d : v.differences) s += "  DIFF " + d + "\n";
-  if (!v.judged)
-    s += "CANNOT JUDGE: " + v.why + "\n";
-  else
-    s += v.pass ? "PASS: shadow index and kernel index agree object by object\n"
-                : "FAIL: " + std::to_string(v.differences.size()) + " differences\n";
-  return s;
+Validation validate_trace(const std::string& path, const std::string& debugfs,
+                          const std::string& params, std::size_t potential_top) {
+  TraceReader reader(path);  // first: a bad trace path is the error to report
+  const KernelIndex kernel = read_kernel_index(debugfs, params);
+  ShadowIndex index(kernel.global_scope);
+  const TraceInfo info =
+      replay_trace(reader, [&](const Event* e, std::size_t n) { index.apply(e, n); });
+  if (info.damage)
+    throw Error(Exit::bad_input, path + ": damaged at byte " + std::to_string(info.damage->offset) +
+                                     "; cannot validate a partial trace");
+  Validation v = validate(index, info.drops, kernel);
+  if (!kernel.present) v.potential = summarize(index, potential_top);
+  return v;
+}
+
+Validation ValidationIndexes::validate(std::uint64_t drops, const KernelIndex& kernel) const {
+  return zdedup::validate(in(kernel.global_scope), drops, kernel);
 }
 
 }  // namespace zdedup

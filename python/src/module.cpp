@@ -132,11 +132,7 @@ PYBIND11_MODULE(_zdedup, m) {
       [](const py::array& a, std::size_t top, bool global) {
         std::vector<Event> ev = events_from_array(a);
         py::gil_scoped_release nogil;
-        nlohmann::json j = to_json(summarize_events(ev, top, global));
-        j["tool"] = "zdedup";
-        j["command"] = "report";
-        j["schema"] = kJsonSchema;
-        return json_text(j);
+        return json_text(report_json(summarize_events(ev, top, global)));
       },
       py::arg("events"), py::arg("top") = 10, py::arg("global_scope") = false);
 

@@ -8,9 +8,12 @@
 
 #include <gtest/gtest.h>
 #include <xxhash.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getParams, ZSTD_CCtx_setCParams
+#include <zstd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <stdexcept>
 #include <vector>
 
@@ -236,4 +239,72 @@ TEST(Scan, LiveProcessWithKnownPages) {
   EXPECT_EQ(n2, 500u);
   EXPECT_GE(r.pages, 2000u);
   EXPECT_EQ(r.sources.at(0).status, "ok");
+}
+
+// ---- One compressed-size estimator for scan and live --sample (issue 14) ----
+
+namespace {
+
+// zswap's zstd (crypto/zstd.c: level 3's parameters for a 256 KiB input),
+// computed here with libzstd directly (a fresh context, the parameters set
+// at once), not by the estimator's reused context.
+std::size_t kernel_zstd_size(const unsigned char* page) {
+  std::vector<char> out(ZSTD_compressBound(kPageSize));
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  EXPECT_FALSE(ZSTD_isError(
+      ZSTD_CCtx_setCParams(cctx, ZSTD_getParams(3, std::size_t{1} << 18, 0).cParams)));
+  const std::size_t z = ZSTD_compress2(cctx, out.data(), out.size(), page, kPageSize);
+  ZSTD_freeCCtx(cctx);
+  EXPECT_FALSE(ZSTD_isError(z));
+  return z;
+}
+
+}  // namespace
+
+TEST(Scan, SampledSizesAreZswapsZstdAndIncompressiblePagesCountWhole) {
+  // 8 pages: text of 3 kinds (one twice), a zero page, random bytes twice.
+  std::vector<unsigned char> buf(8 * kPageSize);
+  auto page = [&](std::size_t i) { return buf.data() + i * kPageSize; };
+  for (std::size_t i : {0, 1, 2, 5}) {
+    std::string s;
+    const int kind = i == 5 ? 1 : int(i);
+    while (s.size() < kPageSize) s += "row " + std::to_string(kind * 7919 + s.size() % 97) + " of heap text;\n";
+    std::memcpy(page(i), s.data(), kPageSize);
+  }
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (std::size_t i : {4, 6, 7})  // xorshift: incompressible
+    for (std::size_t b = 0; b < kPageSize; b += 8) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      std::memcpy(page(i) + b, &x, 8);
+    }
+  // page 3 stays zero
+  const std::size_t text[] = {kernel_zstd_size(page(0)), kernel_zstd_size(page(1)),
+                              kernel_zstd_size(page(2)), kernel_zstd_size(page(5))};
+  EXPECT_EQ(text[1], text[3]);  // the same content
+  for (std::size_t z : text) EXPECT_LT(z, kPageSize / 4);
+  EXPECT_GE(kernel_zstd_size(page(4)), kPageSize);  // random bytes do not shrink
+
+  ScanOptions all;
+  all.sample_every = 1;
+  Scanner s(all);
+  s.add_buffer(buf.data(), buf.size(), "mix");
+  ScanResult r = s.result();
+  EXPECT_EQ(r.nonzero_pages(), 7u);
+  EXPECT_EQ(r.sampled_pages, 7u);  // the zero page is not sampled
+  EXPECT_EQ(r.sampled_compressed_bytes, text[0] + text[1] + text[2] + text[3] + 3 * kPageSize);
+
+  // Every 2nd non-zero page: non-zero pages 0, 2, 4, 6 of 7 are pages 0, 2, 5, 7.
+  ScanOptions half;
+  half.sample_every = 2;
+  Scanner h(half);
+  h.add_buffer(buf.data(), buf.size(), "mix");
+  ScanResult q = h.result();
+  EXPECT_EQ(q.sampled_pages, 4u);
+  EXPECT_EQ(q.sampled_compressed_bytes, text[0] + text[2] + text[3] + kPageSize);
+  // The estimate scales the sample's mean to all non-zero pages and to the
+  // distinct ones (6: pages 1 and 5 are one content, 4, 6 and 7 differ).
+  EXPECT_EQ(q.distinct, 6u);
+  const double mean = double(text[0] + text[2] + text[3] + kPageSize) / 4.0;
+  EXPECT_EQ(q.est_compressed_bytes(), std::uint64_t(mean * 7 + 0.5));
+  EXPECT_EQ(q.est_dedup_compressed_bytes(), std::uint64_t(mean * 6 + 0.5));
 }

@@ -56,6 +56,21 @@ struct AnalyzeOptions {
   std::function<void(std::uint64_t events)> progress;
 };
 
+// The one replay of a trace file (report, gate, validate, Python): reads it
+// frame by frame and hands each frame's events to @apply in order, salvaging up
+// to any damage (see the returned info.damage); @progress, when set, gets the
+// events replayed so far after each frame.
+TraceInfo replay_trace(const std::string& path,
+                       const std::function<void(const Event* events, std::size_t n)>& apply,
+                       const std::function<void(std::uint64_t events)>& progress = {});
+// The same over an open reader.
+TraceInfo replay_trace(TraceReader& reader,
+                       const std::function<void(const Event* events, std::size_t n)>& apply,
+                       const std::function<void(std::uint64_t events)>& progress = {});
+// replay_trace into @index.
+TraceInfo replay_trace(const std::string& path, ShadowIndex& index,
+                       const std::function<void(std::uint64_t events)>& progress = {});
+
 struct TraceReport {
   TraceInfo info;
   Summary summary;

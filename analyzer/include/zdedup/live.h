@@ -3,10 +3,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "zdedup/analysis.h"
 #include "zdedup/probe.h"
+#include "zdedup/validate.h"
 
 namespace zdedup {
 
@@ -24,7 +26,11 @@ struct LiveInterval {
 struct LiveOptions {
   double interval_s = 1.0;
   std::uint64_t count = 0;         // intervals; 0 = until stop() says so
-  bool global_scope = false;       // share across cgroups in the shadow index
+  bool global_scope = false;       // scope of the figures shown (--global)
+  // Keep what LiveResult::validate needs to compare with the patched
+  // kernel's dedup index at the end (validate.h: in the kernel's
+  // dedup_scope, whatever global_scope says).
+  bool validate = false;
   std::size_t top_n = 10;
   std::string record_path;         // also write a trace here
   ProbeOptions probe;
@@ -40,10 +46,16 @@ struct LiveResult {
   std::uint64_t drops_stored = 0;  // of those, stores zswap accepted
   DropCauses drop_causes;          // drops, by cause
   HostSupport host;                // host.attach: how the probes attached
+  // With options.validate: the run's events in both scopes.
+  std::shared_ptr<const ValidationIndexes> validation_indexes;
+
+  // The run against @kernel (read_kernel_index() after the run), by the rule
+  // validate_trace follows.  Error(bad_input) unless options.validate was set.
+  Validation validate(const KernelIndex& kernel) const;
 };
 
 // Attaches, runs until @count intervals passed or stop() returns true,
-// detaches.  With @index, events go into the caller's index (validate).
-LiveResult run_live(const LiveOptions& options, ShadowIndex* index = nullptr);
+// detaches.
+LiveResult run_live(const LiveOptions& options);
 
 }  // namespace zdedup

@@ -12,11 +12,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "zdedup/flat_map.h"
+#include "zdedup/size_estimate.h"
 
 namespace zdedup {
 
@@ -27,9 +29,10 @@ struct ScanProgress {
 };
 
 struct ScanOptions {
-  // Every Nth non-zero page is compressed with zstd to estimate the pool size.
+  // Every Nth non-zero page is compressed with zstd to estimate the pool size,
+  // by the estimator live --sample uses (SizeEstimator: zswap's zstd
+  // settings, a page that does not shrink counted whole).
   std::size_t sample_every = 64;
-  int zstd_level = 3;  // what zswap's zstd uses (ZSTD_CLEVEL_DEFAULT)
   std::size_t top_n = 10;
   // Called at most every ~250 ms during long scans.
   std::function<void(const ScanProgress&)> progress;
@@ -132,8 +135,7 @@ class Scanner {
   std::string current_;
   std::uint64_t last_progress_ns_ = 0;
   std::uint64_t start_ns_;
-  void* zctx_;  // ZSTD_CCtx
-  std::vector<unsigned char> zbuf_;
+  std::unique_ptr<SizeEstimator> sizes_;  // zstd, the sampled pages
 };
 
 // What one scan covers: files, then processes, then (all) every other one.

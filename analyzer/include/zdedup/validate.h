@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "zdedup/analysis.h"
+#include "zdedup/error.h"
 #include "zdedup/shadow_index.h"
 
 namespace zdedup {
@@ -54,12 +54,54 @@ struct Validation {
   std::uint64_t slots_shadow = 0, slots_kernel = 0;
   std::uint64_t objects_shadow = 0, objects_kernel = 0;
   std::uint64_t saved_shadow = 0, saved_kernel = 0;
+  // validate_trace on a kernel without the patch: the summary of the replay,
+  // the dedup potential the probes measured (shown after the table).
+  std::optional<Summary> potential;
 };
+
+// The exit status of a validation: ok PASS, check_failed differences,
+// bad_input cannot judge.
+Exit exit_status(const Validation& v);
 
 Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const KernelIndex& kernel,
                     std::size_t max_differences = 50);
 
-nlohmann::json to_json(const Validation& v);
-std::string render_table(const Validation& v);
+// The scope rule of validation, owned here for `validate` and `live
+// --validate` alike: the shadow index is compared in the kernel's
+// zswap.dedup_scope as read when the validation runs; --global only chooses
+// the scope of the figures shown.  (A shadow index in another scope than the
+// kernel's would differ from it by construction, not by a kernel bug.)
+
+// `validate TRACE`: opens the trace, reads the kernel's index
+// (read_kernel_index(@debugfs, @params)), replays the trace in the kernel's
+// scope and compares.  Error(bad_input) when the trace is damaged (a partial
+// trace cannot be validated).  When the kernel lacks the patch, the result's potential is
+// the summary of the replay with its @potential_top most shared contents.
+Validation validate_trace(const std::string& path,
+                          const std::string& debugfs = "/sys/kernel/debug/zswap",
+                          const std::string& params = "/sys/module/zswap/parameters",
+                          std::size_t potential_top = 5);
+
+// `live --validate`: the events in both scopes, so that the comparison at the
+// end uses whichever scope the kernel has then, as validate_trace does.
+class ValidationIndexes {
+ public:
+  void apply(const Event& e) {
+    memcg_.apply(e);
+    global_.apply(e);
+  }
+  void apply(const Event* e, std::size_t n) {
+    memcg_.apply(e, n);
+    global_.apply(e, n);
+  }
+  ShadowIndex& in(bool global_scope) { return global_scope ? global_ : memcg_; }
+  const ShadowIndex& in(bool global_scope) const { return global_scope ? global_ : memcg_; }
+  // validate() of the index in @kernel's scope.
+  Validation validate(std::uint64_t drops, const KernelIndex& kernel) const;
+
+ private:
+  ShadowIndex memcg_{false};
+  ShadowIndex global_{true};
+};
 
 }  // namespace zdedup
