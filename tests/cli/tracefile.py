@@ -55,14 +55,19 @@ def events_frame(events):
 
 def columns(events):
     """Version 2 events-frame raw bytes: the packed events column by column
-    (trace.h), timestamps as differences modulo 2^64."""
+    (trace.h), timestamps as differences modulo 2^64, timestamps, slots and
+    scopes as byte planes."""
     rows = [EVENT.unpack(e) for e in events]
     ts, prev = [], 0
     for r in rows:
         ts.append((r[0] - prev) % (1 << 64))
         prev = r[0]
-    cols = [struct.pack(f"<{len(rows)}Q", *ts)]
-    for i, fmt in ((1, "Q"), (2, "Q"), (3, "Q"), (4, "I"), (5, "H"), (6, "B"), (7, "B")):
+    def planes(values):
+        return bytes((v >> (8 * k)) & 0xFF for k in range(8) for v in values)
+
+    cols = [planes(ts), planes([r[1] for r in rows]), struct.pack(f"<{len(rows)}Q", *(r[2] for r in rows)),
+            planes([r[3] for r in rows])]
+    for i, fmt in ((4, "I"), (5, "H"), (6, "B"), (7, "B")):
         cols.append(struct.pack(f"<{len(rows)}{fmt}", *(r[i] for r in rows)))
     return b"".join(cols)
 
@@ -102,8 +107,11 @@ def read(path):
             events += [EVENT.unpack_from(raw, i * EVENT.size) for i in range(count)]
         elif kind == EVENTS:
             n, at, cols = count, 0, []
-            for fmt, size in (("Q", 8), ("Q", 8), ("Q", 8), ("Q", 8), ("I", 4), ("H", 2), ("B", 1), ("B", 1)):
-                cols.append(struct.unpack_from(f"<{n}{fmt}", raw, at))
+            for fmt, size in (("P", 8), ("P", 8), ("Q", 8), ("P", 8), ("I", 4), ("H", 2), ("B", 1), ("B", 1)):
+                if fmt == "P":  # byte planes: byte k of entry i at k * n + i
+                    cols.append([sum(raw[at + k * n + i] << (8 * k) for k in range(8)) for i in range(n)])
+                else:
+                    cols.append(struct.unpack_from(f"<{n}{fmt}", raw, at))
                 at += n * size
             ts, t = [], 0
             for d in cols[0]:

@@ -192,7 +192,7 @@ std::vector<Event> varied_events(std::size_t n) {
 }
 
 void write_version(const std::string& path, const std::vector<Event>& ev, std::uint16_t version) {
-  TraceWriter w(path, 64, 3, version);
+  TraceWriter w(path, 67, 3, version);  // 14 frames of 67, one of 62: 16-event blocks and tails
   w.add_meta(R"({"kernel":"test"})");
   for (const auto& e : ev) w.add(e);
   w.set_drops(9);
@@ -212,7 +212,7 @@ TEST(Trace, Version1And2HoldTheSameEventsAndReplayTheSame) {
     EXPECT_EQ(info.version, t == &v1 ? 1 : 2);
     EXPECT_FALSE(info.damage);
     EXPECT_EQ(info.drops, 9u);
-    EXPECT_EQ(info.frames, 1 + 16 + 1u);  // meta, 1000 events in frames of 64, drops
+    EXPECT_EQ(info.frames, 1 + 15 + 1u);  // meta, the events, drops
     ASSERT_EQ(got.size(), ev.size());
     EXPECT_EQ(0, std::memcmp(got.data(), ev.data(), ev.size() * sizeof(Event)));
   }
@@ -251,12 +251,18 @@ TEST(Trace, Version2FramesHoldColumnsAsDocumented) {
   std::vector<unsigned char> raw(raw_size);
   ASSERT_EQ(ZSTD_decompress(raw.data(), raw.size(), bytes.data() + 64, zsize), raw_size);
   auto u64 = [&](std::size_t at) { std::uint64_t v; std::memcpy(&v, raw.data() + at, 8); return v; };
-  EXPECT_EQ(u64(0), ev[0].ts_ns);
-  for (std::size_t i = 1; i < 5; ++i) EXPECT_EQ(u64(8 * i), ev[i].ts_ns - ev[i - 1].ts_ns);
+  // Byte planes: byte k of entry i at column + 5 * k + i.
+  auto planes = [&](std::size_t col, std::size_t i) {
+    std::uint64_t v = 0;
+    for (int k = 7; k >= 0; --k) v = v << 8 | raw[col + 5 * std::size_t(k) + i];
+    return v;
+  };
+  EXPECT_EQ(planes(0, 0), ev[0].ts_ns);
+  for (std::size_t i = 1; i < 5; ++i) EXPECT_EQ(planes(0, i), ev[i].ts_ns - ev[i - 1].ts_ns);
   for (std::size_t i = 0; i < 5; ++i) {
-    EXPECT_EQ(u64(40 + 8 * i), ev[i].slot);
+    EXPECT_EQ(planes(40, i), ev[i].slot);
     EXPECT_EQ(u64(80 + 8 * i), ev[i].hash);
-    EXPECT_EQ(u64(120 + 8 * i), ev[i].scope);
+    EXPECT_EQ(planes(120, i), ev[i].scope);
     std::uint32_t len;
     std::memcpy(&len, raw.data() + 160 + 4 * i, 4);
     EXPECT_EQ(len, ev[i].comp_len);
