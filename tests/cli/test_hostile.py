@@ -370,7 +370,7 @@ TWO = [tf.store(2, 2), tf.store(3, 2)]
     # Two events' columns declared as three events.
     (tf.events_frame_v2(TWO, count=3), "event frame size does not match its count"),
     (tf.events_frame_v2(TWO, count=1), "event frame size does not match its count"),
-])
+], ids=["columns-of-1-for-2", "flags-column-cut", "count-3-for-2", "count-1-for-2"])
 def test_v2_frames_that_do_not_add_up_are_damage_after_the_good_ones(tmp_path, zdedup, bad, reason):
     t = write(tmp_path / "v2.zdt", tf.header(version=2) + V2_FIRST + bad + tf.events_frame_v2(TWO))
     p = zdedup("report", "--json", t)

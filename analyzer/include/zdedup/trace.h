@@ -29,7 +29,7 @@
 //                plain little-endian arrays
 //              Like bytes sit together (a slot's or scope's high bytes are
 //              mostly zero), so zstd has less to decode: on the bench trace
-//              its share of a report's CPU time is 17-19 % instead of 37 %,
+//              its share of a report's CPU time is 17-19 % instead of 37-39 %,
 //              and the frames are 32 % smaller (bench/README.md).
 //
 // A reader stops at the first damaged frame (short read, bad magic, bad
