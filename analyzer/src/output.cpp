@@ -201,6 +201,7 @@ json report_json(const std::vector<TraceReport>& reports, std::size_t top_n) {
     json t = to_json(r.summary);
     t["path"] = r.info.path;
     t["events_read"] = r.info.events;
+    t["version"] = r.info.version;
     t["frames"] = r.info.frames;
     t["created_ns"] = r.info.created_ns;
     if (r.info.damage)

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include <zstd.h>
+
 #include "test_util.h"
 #include "zdedup/analysis.h"
 #include "zdedup/error.h"
@@ -161,4 +163,119 @@ TEST(Trace, HeaderCorruptionIsRefused) {
   bytes[9] = 7;  // version field: checksum no longer matches
   spit(t.path(), bytes);
   EXPECT_THROW(TraceReader r(t.path()), Error);
+}
+
+namespace {
+
+// Events whose every field varies: timestamps that go backwards and wrap
+// (the delta column is modulo 2^64), slots of several swap types, every type
+// and flag, cpus and lengths at their limits.  Slot i % 50 + 1 holds content
+// i % 13 in scope 7 or 8, so the replay has duplicates, frees and reloads.
+std::vector<Event> varied_events(std::size_t n) {
+  std::vector<Event> ev;
+  std::uint64_t ts = UINT64_MAX - 5;
+  for (std::size_t i = 0; i < n; ++i) {
+    ts += (i % 3 == 0) ? 1000 : (i % 3 == 1 ? std::uint64_t(-7) : 123456789);
+    const std::uint64_t slot = (std::uint64_t(i % 3) << 58) | (i % 50 + 1);
+    Event e;
+    switch (i % 5) {
+      case 0: case 1: e = make_store(slot, i % 13, 7 + i % 2, i % 11 != 0, 100 + i % 13, ts); break;
+      case 2: e = make_load(slot, i % 13, i % 4 == 0, i % 6 != 0, ts); break;
+      case 3: e = make_invalidate(slot, ts); break;
+      default: e = make_writeback(slot, ts); break;
+    }
+    e.cpu = static_cast<std::uint16_t>(i % 2 ? 65535 : i);
+    if (i == 1) e.comp_len = UINT32_MAX;
+    ev.push_back(e);
+  }
+  return ev;
+}
+
+void write_version(const std::string& path, const std::vector<Event>& ev, std::uint16_t version) {
+  TraceWriter w(path, 67, 3, version);  // 14 frames of 67, one of 62: 16-event blocks and tails
+  w.add_meta(R"({"kernel":"test"})");
+  for (const auto& e : ev) w.add(e);
+  w.set_drops(9);
+  w.close();
+}
+
+}  // namespace
+
+TEST(Trace, Version1And2HoldTheSameEventsAndReplayTheSame) {
+  const auto ev = varied_events(1000);
+  TempFile v1, v2;
+  write_version(v1.path(), ev, 1);
+  write_version(v2.path(), ev, 2);
+  for (const auto* t : {&v1, &v2}) {
+    TraceInfo info;
+    auto got = read_trace(t->path(), &info);
+    EXPECT_EQ(info.version, t == &v1 ? 1 : 2);
+    EXPECT_FALSE(info.damage);
+    EXPECT_EQ(info.drops, 9u);
+    EXPECT_EQ(info.frames, 1 + 15 + 1u);  // meta, the events, drops
+    ASSERT_EQ(got.size(), ev.size());
+    EXPECT_EQ(0, std::memcmp(got.data(), ev.data(), ev.size() * sizeof(Event)));
+  }
+  // The replays: equal to each other and to the events replayed from memory.
+  const auto a = analyze_trace(v1.path()), b = analyze_trace(v2.path());
+  const auto m = summarize_events(ev, 10);
+  for (const auto* s : {&a.summary, &b.summary}) {
+    EXPECT_EQ(s->logical_pages, m.logical_pages);
+    EXPECT_EQ(s->distinct, m.distinct);
+    EXPECT_EQ(s->saved_bytes, m.saved_bytes);
+    EXPECT_EQ(s->pool_bytes, m.pool_bytes);
+    EXPECT_EQ(s->scopes.size(), m.scopes.size());
+  }
+  EXPECT_GT(m.logical_pages, m.distinct);  // the workload has duplicates to count
+  EXPECT_GT(m.distinct, 0u);
+}
+
+TEST(Trace, Version2FramesHoldColumnsAsDocumented) {
+  // Decoded here from trace.h's description, not by the reader under test.
+  std::vector<Event> ev = varied_events(5);
+  TempFile t;
+  {
+    TraceWriter w(t.path(), 5);
+    for (const auto& e : ev) w.add(e);
+  }
+  auto bytes = slurp(t.path());
+  std::uint16_t version;
+  std::memcpy(&version, bytes.data() + 8, 2);
+  EXPECT_EQ(version, 2u);  // the default
+  std::uint32_t zsize, raw_size, count;
+  std::memcpy(&zsize, bytes.data() + 32 + 8, 4);
+  std::memcpy(&raw_size, bytes.data() + 32 + 12, 4);
+  std::memcpy(&count, bytes.data() + 32 + 16, 4);
+  ASSERT_EQ(count, 5u);
+  ASSERT_EQ(raw_size, 200u);
+  std::vector<unsigned char> raw(raw_size);
+  ASSERT_EQ(ZSTD_decompress(raw.data(), raw.size(), bytes.data() + 64, zsize), raw_size);
+  auto u64 = [&](std::size_t at) { std::uint64_t v; std::memcpy(&v, raw.data() + at, 8); return v; };
+  // Byte planes: byte k of entry i at column + 5 * k + i.
+  auto planes = [&](std::size_t col, std::size_t i) {
+    std::uint64_t v = 0;
+    for (int k = 7; k >= 0; --k) v = v << 8 | raw[col + 5 * std::size_t(k) + i];
+    return v;
+  };
+  EXPECT_EQ(planes(0, 0), ev[0].ts_ns);
+  for (std::size_t i = 1; i < 5; ++i) EXPECT_EQ(planes(0, i), ev[i].ts_ns - ev[i - 1].ts_ns);
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(planes(40, i), ev[i].slot);
+    EXPECT_EQ(u64(80 + 8 * i), ev[i].hash);
+    EXPECT_EQ(planes(120, i), ev[i].scope);
+    std::uint32_t len;
+    std::memcpy(&len, raw.data() + 160 + 4 * i, 4);
+    EXPECT_EQ(len, ev[i].comp_len);
+    std::uint16_t cpu;
+    std::memcpy(&cpu, raw.data() + 180 + 2 * i, 2);
+    EXPECT_EQ(cpu, ev[i].cpu);
+    EXPECT_EQ(raw[190 + i], ev[i].type);
+    EXPECT_EQ(raw[195 + i], ev[i].flags);
+  }
+}
+
+TEST(Trace, WriterRefusesVersionsNoReaderReads) {
+  TempFile t;
+  EXPECT_THROW(TraceWriter(t.path(), 10, 3, 0), Error);
+  EXPECT_THROW(TraceWriter(t.path(), 10, 3, kTraceVersion + 1), Error);
 }
