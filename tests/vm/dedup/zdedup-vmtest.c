@@ -1433,6 +1433,260 @@ static int test_swapoff(void)
 	return run_in(NULL, swapoff_child, &n);
 }
 
+/* ---------- test: ghost swapfiles (7.2 series) ---------- */
+
+#define GHOST		"/tmp/zdedup-ghost"	/* tmpfs in the guest */
+
+static bool have_ghost(void)
+{
+	return !access(DBG "ghost_kept_pages", F_OK);
+}
+
+/* The swap areas of /proc/swaps (name, type, size in KiB); returns the count */
+struct swap_area {
+	char name[256], type[16];
+	long long kib;
+};
+
+static int swap_areas(struct swap_area *a, int max)
+{
+	FILE *f = fopen("/proc/swaps", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f || !fgets(line, sizeof(line), f))
+		die("read /proc/swaps");
+	while (n < max && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%255s %15s %lld", a[n].name, a[n].type, &a[n].kib) == 3)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static long long meminfo_kib(const char *key)
+{
+	static char buf[8192];
+	size_t klen = strlen(key);
+	char *p;
+
+	if (read_file("/proc/meminfo", buf, sizeof(buf)))
+		die("read /proc/meminfo");
+	for (p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ':')
+			return strtoll(p + klen + 1, NULL, 10);
+	return -1;
+}
+
+/* The product's own command makes the file: zdedup ghost create */
+static void ghost_create(const char *path, const char *size)
+{
+	const char *zdedup = getenv("ZDEDUP") ? getenv("ZDEDUP") : "build/zdedup";
+	char cmd[512];
+
+	unlink(path);
+	snprintf(cmd, sizeof(cmd), "%s ghost create %s --size %s >/dev/null", zdedup, path, size);
+	if (system(cmd))
+		die("%s failed", cmd);
+}
+
+/* A one-page header written here, for the headers swapon must refuse */
+static void write_header(const char *path, size_t file_size, uint32_t version,
+			 uint32_t last_page, uint32_t nr_badpages)
+{
+	static char page[PAGE];
+	int fd;
+
+	memset(page, 0, sizeof(page));
+	memcpy(page + 1024, &version, 4);
+	memcpy(page + 1028, &last_page, 4);
+	memcpy(page + 1032, &nr_badpages, 4);
+	memcpy(page + PAGE - 10, "SWAPSPACE2", 10);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || write(fd, page, PAGE) != PAGE || ftruncate(fd, file_size))
+		die("write %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+static void refused_header(const char *what, size_t file_size, uint32_t version,
+			   uint32_t last_page, uint32_t nr_badpages)
+{
+	int ret;
+
+	write_header(GHOST "-bad", file_size, version, last_page, nr_badpages);
+	ret = swapon(GHOST "-bad", 0);
+	check(ret && errno == EINVAL, "swapon of %s: %s, want EINVAL", what,
+	      ret ? strerror(errno) : "accepted");
+	if (!ret)
+		swapoff(GHOST "-bad");
+	unlink(GHOST "-bad");
+}
+
+/* @n distinct pages pushed at a full pool: all stay in memory, intact */
+static int ghost_full_child(void *p)
+{
+	const struct cg *cg = p;
+	long n = 1024, left, bad;
+	long long out0;
+	uint64_t *content = malloc(n * sizeof(*content));
+	char *mem;
+
+	if (mlockall(MCL_CURRENT))
+		die("mlockall: %s", strerror(errno));
+	mem = map_pages(n);
+	for (long i = 0; i < n; i++) {
+		content[i] = 0x6405700000ULL + i;
+		fill(mem + i * PAGE, content[i]);
+	}
+	out0 = vmstat("zswpout");
+	/*
+	 * The pages stay in the swap cache, behind swap PTEs: pagemap calls
+	 * them swapped, but none reached zswap.
+	 */
+	left = reclaim_out(cg->path, mem, n);
+	msg("  pool full: pagemap shows %ld of %ld pages swapped, zswpout +%lld\n", n - left, n,
+	    vmstat("zswpout") - out0);
+	check(vmstat("zswpout") == out0, "zswpout +%lld with the pool full",
+	      vmstat("zswpout") - out0);
+	bad = verify(mem, content, n);
+	check(!bad, "%ld of %ld pages corrupt", bad, n);
+	munmap(mem, n * PAGE);
+	free(content);
+	return failures ? 1 : 0;
+}
+
+/* memory.max on ghost swap: a duplicate-heavy working set 4x the limit */
+static int ghost_max_child(void *p)
+{
+	long n = *(long *)p, bad;
+	uint64_t *content = malloc(n * sizeof(*content));
+	char *mem = map_pages(n);
+
+	for (long i = 0; i < n; i++) {
+		content[i] = 0x64057a0000ULL + i % 64;
+		fill(mem + i * PAGE, content[i]);
+	}
+	bad = verify(mem, content, n);
+	return bad ? 1 : 0;
+}
+
+static int test_ghost(void)
+{
+	struct swap_area areas[8], now[8];
+	int nareas, ret;
+	long long kept0, miss0, pswp0, wb0, st;
+	char pool_pct[16];
+	struct cg cg;
+	long n = 1024;
+
+	if (!have_ghost()) {
+		msg("  SKIP: kernel without ghost swapfiles (no %sghost_kept_pages)\n", DBG);
+		return 0;
+	}
+	param_set("dedup", "1");
+	param_set("dedup_scope", "memcg");
+
+	/* Headers swapon refuses as it always did */
+	refused_header("a one-page header declaring no pages", PAGE, 1, 0, 0);
+	refused_header("a version 2 header", PAGE, 2, 1000, 0);
+	refused_header("a one-page header with bad pages", PAGE, 1, 1000, 1);
+	refused_header("a two-page file declaring 1000 pages", 2 * PAGE, 1, 1000, 0);
+
+	/* The ghost swapfile alone, on tmpfs */
+	nareas = swap_areas(areas, 8);
+	for (int i = 0; i < nareas; i++)
+		if (swapoff(areas[i].name))
+			die("swapoff %s: %s", areas[i].name, strerror(errno));
+	ghost_create(GHOST, "256M");
+	if (swapon(GHOST, SWAP_FLAG_PREFER | 10))
+		die("swapon " GHOST ": %s", strerror(errno));
+	check(swap_areas(now, 8) == 1 && !strcmp(now[0].type, "ghost") &&
+	      now[0].kib == 256 * 1024 - 4, "/proc/swaps: %s %s %lld KiB, want "
+	      GHOST " ghost %d", now[0].name, now[0].type, now[0].kib, 256 * 1024 - 4);
+	check(meminfo_kib("SwapTotal") == 256 * 1024 - 4, "SwapTotal %lld KiB",
+	      meminfo_kib("SwapTotal"));
+
+	kept0 = dbg("ghost_kept_pages");
+	miss0 = dbg("ghost_load_misses");
+	pswp0 = vmstat("pswpout");
+	wb0 = vmstat("zswpwb");
+
+	/* Dedup on ghost swap: the exact mix tests, memcg and global scope */
+	ret = test_mix(n, "memcg", true, false, true);
+	ret |= test_mix(n, "global", true, true, false);
+	check(dbg("ghost_kept_pages") == kept0, "pages kept with room in zswap");
+
+	/* The pool full: every page stays in memory, intact */
+	param_get("max_pool_percent", pool_pct, sizeof(pool_pct));
+	param_set("max_pool_percent", "0");
+	st = dbg("stored_pages");
+	cg_create(&cg, "ghost-full");
+	ret |= run_in(&cg, ghost_full_child, &cg);
+	param_set("max_pool_percent", pool_pct);
+	msg("  pool full: ghost_kept_pages +%lld, stored_pages +%lld\n",
+	    dbg("ghost_kept_pages") - kept0, dbg("stored_pages") - st);
+	/* Each refused writeout counts: reclaim tries every page again */
+	check(dbg("ghost_kept_pages") - kept0 >= n, "ghost_kept_pages +%lld, want >= %ld",
+	      dbg("ghost_kept_pages") - kept0, n);
+	check(dbg("stored_pages") == st, "stored_pages +%lld with the pool full",
+	      dbg("stored_pages") - st);
+	cg_destroy(&cg);
+
+	/* memory.max on ghost swap: 32 MiB of 64 contents in an 8 MiB cgroup */
+	cg_create(&cg, "ghost-max");
+	cg_file(&cg, "memory.max", "8M");
+	n = 8192;
+	ret |= run_in(&cg, ghost_max_child, &n);
+	check(cg_stat(&cg, "zswpout") >= n / 2, "only %lld pages to zswap under memory.max",
+	      cg_stat(&cg, "zswpout"));
+	cg_destroy(&cg);
+
+	check(vmstat("pswpout") == pswp0, "%lld pages written to a device, only a ghost is on",
+	      vmstat("pswpout") - pswp0);
+	check(vmstat("zswpwb") == wb0, "%lld pages written back with only a ghost on",
+	      vmstat("zswpwb") - wb0);
+	check(dbg("ghost_load_misses") == miss0, "%lld ghost loads missed zswap",
+	      dbg("ghost_load_misses") - miss0);
+
+	/* swapoff of the ghost with shared objects live brings every page back */
+	ret |= test_swapoff();
+
+	/*
+	 * Ghost and the RAM disk, under memory.zswap.max: the ghost (1023
+	 * slots, higher priority) takes the first pages, the RAM disk the
+	 * rest.  What zswap refuses stays in memory on a ghost slot and is
+	 * written to the RAM disk on one of its slots.
+	 */
+	if (swapoff(GHOST))
+		die("swapoff " GHOST ": %s", strerror(errno));
+	ghost_create(GHOST, "4M");
+	if (swapon(GHOST, SWAP_FLAG_PREFER | 10))
+		die("swapon " GHOST ": %s", strerror(errno));
+	for (int i = 0; i < nareas; i++)
+		if (swapon(areas[i].name, 0))
+			die("swapon %s: %s", areas[i].name, strerror(errno));
+	kept0 = dbg("ghost_kept_pages");
+	pswp0 = vmstat("pswpout");
+	cg_create(&cg, "ghost-both");
+	cg_file(&cg, "memory.zswap.max", "16K");
+	n = 2048;
+	ret |= run_in(&cg, writeback_child, &n);
+	msg("  ghost + RAM disk: ghost_kept_pages +%lld, pswpout +%lld, zswpwb +%lld\n",
+	    dbg("ghost_kept_pages") - kept0, vmstat("pswpout") - pswp0,
+	    vmstat("zswpwb") - wb0);
+	check(dbg("ghost_kept_pages") > kept0, "no page kept on a full ghost");
+	check(vmstat("pswpout") > pswp0, "nothing written to the RAM disk");
+	check(dbg("ghost_load_misses") == miss0, "%lld ghost loads missed zswap",
+	      dbg("ghost_load_misses") - miss0);
+	cg_destroy(&cg);
+
+	if (swapoff(GHOST))
+		die("swapoff " GHOST ": %s", strerror(errno));
+	unlink(GHOST);
+	check(swap_areas(now, 8) == nareas, "swap areas not restored");
+	return ret;
+}
+
 /* ---------- test: concurrent stress ---------- */
 
 struct stress_arg {
@@ -1711,6 +1965,9 @@ static void usage(FILE *f)
 "  toggle           dedup off/on and compressor change with shared objects\n"
 "  writeback        memory.zswap.max writeback of shared objects\n"
 "  swapoff          swapoff with shared objects, then swapon\n"
+"  ghost            a ghost swapfile on tmpfs (7.2 series): headers refused,\n"
+"                   /proc/swaps, the mixes, a full pool, memory.max,\n"
+"                   swapoff, writeback beside a RAM disk; nothing written\n"
 "  folios           mTHP 64 KiB and PMD folios: every base page shared on\n"
 "                   its own (skipped without large folio swap)\n"
 "  raw              incompressible pages, stored raw and shared\n"
@@ -1757,6 +2014,8 @@ static int run(const char *t, int argc, char **argv)
 		ret = test_writeback();
 	else if (!strcmp(t, "swapoff"))
 		ret = test_swapoff();
+	else if (!strcmp(t, "ghost"))
+		ret = test_ghost();
 	else if (!strcmp(t, "folios"))
 		ret = test_folios();
 	else if (!strcmp(t, "raw"))
@@ -1800,7 +2059,7 @@ int main(int argc, char **argv)
 		"mix", "mix-global", "mix-root", "mix-off", "scopes", "collide",
 		"toggle", "folios", "raw", "charge", "limit", "rmdir",
 		"scope-flip",
-		"writeback", "swapoff", "stress", "stress-toggle", "churn",
+		"writeback", "swapoff", "ghost", "stress", "stress-toggle", "churn",
 		"drain",
 	};
 	int opt, ret = 0;
