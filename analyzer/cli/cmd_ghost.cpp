@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "zdedup/error.h"
 #include "zdedup/ghost.h"
+#include "zdedup/input.h"
 #include "zdedup/output.h"
 
 namespace zdedup::cli {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "zdedup/input.h"
 #include "zdedup/error.h"
 #include "zdedup/live.h"
 #include "zdedup/output.h"
@@ -35,16 +36,9 @@ std::uint64_t cgroup_id(const std::string& arg) {
 
 // --ring-size: bytes, optionally with a K, M or G suffix (powers of 1024).
 std::size_t parse_size(const std::string& arg) {
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(arg.c_str(), &end, 10);
-  std::string unit = end ? end : "";
-  unsigned shift = unit.empty() ? 0 : unit == "K" || unit == "k" ? 10 : unit == "M" || unit == "m" ? 20
-                                  : unit == "G" || unit == "g" ? 30 : 99;
-  if (arg.empty() || end == arg.c_str() || shift == 99 || v > (1ull << 40))
-    throw Error(Exit::bad_input, "--ring-size: not a size: '" + arg + "' (bytes, or with K, M, G)");
-  std::size_t bytes = static_cast<std::size_t>(v) << shift;
-  check_ring_size(bytes);
-  return bytes;
+  const std::uint64_t bytes = parse_byte_size(arg, "--ring-size");
+  check_ring_size(static_cast<std::size_t>(bytes));
+  return static_cast<std::size_t>(bytes);
 }
 
 // The probe options live and record share.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -146,6 +147,23 @@ JsonCheck check_json(const std::string& text, const std::string& top_key) {
   nlohmann::json::sax_parse(text, &sax);
   if (!out.problem.empty()) out.is_object = out.has_key = false, out.number.reset();
   return out;
+}
+
+std::uint64_t parse_byte_size(const std::string& text, const std::string& option) {
+  const std::string what = option + ": not a size: '" + text + "' (bytes, or with K, M, G or T)";
+  const std::size_t digits = text.find_first_not_of("0123456789");
+  if (text.empty() || digits == 0 || text.size() > 24) throw Error(Exit::bad_input, what);
+  const std::string unit = digits == std::string::npos ? "" : text.substr(digits);
+  unsigned shift = 0;
+  if (unit == "K" || unit == "k") shift = 10;
+  else if (unit == "M" || unit == "m") shift = 20;
+  else if (unit == "G" || unit == "g") shift = 30;
+  else if (unit == "T" || unit == "t") shift = 40;
+  else if (!unit.empty()) throw Error(Exit::bad_input, what);
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.substr(0, digits).c_str(), nullptr, 10);
+  if (errno == ERANGE || v > (~0ull >> shift)) throw Error(Exit::bad_input, what + ": too large");
+  return static_cast<std::uint64_t>(v) << shift;
 }
 
 }  // namespace zdedup

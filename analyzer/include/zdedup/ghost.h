@@ -21,10 +21,6 @@ struct GhostSwapfile {
   std::string label;
 };
 
-// "8G", "512M", "65536K", "1073741824": bytes, with an optional K, M, G or T
-// suffix (powers of 1024).  Throws Error(bad_input) naming @option otherwise.
-std::uint64_t parse_byte_size(const std::string& text, const std::string& option);
-
 // Creates a ghost swapfile at @path declaring @size_bytes of swap space
 // including its header page (rounded down to whole pages; at least 2 pages,
 // at most 2^32).  The file is new (O_EXCL, never a symlink followed), mode

@@ -80,4 +80,8 @@ struct JsonCheck {
 // top-level member too.
 JsonCheck check_json(const std::string& text, const std::string& top_key = "");
 
+// "8G", "512M", "65536K", "1073741824": bytes, with an optional K, M, G or T
+// suffix (powers of 1024).  Throws Error(bad_input) naming @option otherwise.
+std::uint64_t parse_byte_size(const std::string& text, const std::string& option);
+
 }  // namespace zdedup
