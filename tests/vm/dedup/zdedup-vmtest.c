@@ -159,18 +159,27 @@ static void param_set(const char *name, const char *val)
 }
 
 /* A key from /proc/vmstat: exact (per-CPU event counters summed on read) */
-static long long vmstat(const char *key)
+/*
+ * The value of @key in a "key<sep>value" per line file (/proc/vmstat,
+ * memory.stat: ' '; /proc/meminfo: ':'), -1 when absent
+ */
+static long long keyed_value(const char *path, const char *key, char sep)
 {
 	static char buf[16384];
 	size_t klen = strlen(key);
 	char *p;
 
-	if (read_file("/proc/vmstat", buf, sizeof(buf)))
-		die("read /proc/vmstat");
+	if (read_file(path, buf, sizeof(buf)))
+		die("read %s", path);
 	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, key, klen) && p[klen] == ' ')
+		if (!strncmp(p, key, klen) && p[klen] == sep)
 			return strtoll(p + klen + 1, NULL, 10);
 	return -1;
+}
+
+static long long vmstat(const char *key)
+{
+	return keyed_value("/proc/vmstat", key, ' ');
 }
 
 /* ---------- zswap counters and index ---------- */
@@ -415,16 +424,10 @@ static void cg_destroy(const struct cg *cg)
 
 static long long cg_stat(const struct cg *cg, const char *key)
 {
-	char path[320], buf[8192], *p;
-	size_t klen = strlen(key);
+	char path[320];
 
 	snprintf(path, sizeof(path), "%s/memory.stat", cg->path);
-	if (read_file(path, buf, sizeof(buf)))
-		die("read %s", path);
-	for (p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, key, klen) && p[klen] == ' ')
-			return strtoll(p + klen + 1, NULL, 10);
-	return -1;
+	return keyed_value(path, key, ' ');
 }
 
 /*
@@ -1442,10 +1445,10 @@ static bool have_ghost(void)
 	return !access(DBG "ghost_kept_pages", F_OK);
 }
 
-/* The swap areas of /proc/swaps (name, type, size in KiB); returns the count */
+/* The swap areas of /proc/swaps (name, type, size and use in KiB); returns the count */
 struct swap_area {
 	char name[256], type[16];
-	long long kib;
+	long long kib, used_kib;
 };
 
 static int swap_areas(struct swap_area *a, int max)
@@ -1457,7 +1460,8 @@ static int swap_areas(struct swap_area *a, int max)
 	if (!f || !fgets(line, sizeof(line), f))
 		die("read /proc/swaps");
 	while (n < max && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s %15s %lld", a[n].name, a[n].type, &a[n].kib) == 3)
+		if (sscanf(line, "%255s %15s %lld %lld", a[n].name, a[n].type, &a[n].kib,
+			   &a[n].used_kib) == 4)
 			n++;
 	fclose(f);
 	return n;
@@ -1465,16 +1469,7 @@ static int swap_areas(struct swap_area *a, int max)
 
 static long long meminfo_kib(const char *key)
 {
-	static char buf[8192];
-	size_t klen = strlen(key);
-	char *p;
-
-	if (read_file("/proc/meminfo", buf, sizeof(buf)))
-		die("read /proc/meminfo");
-	for (p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, key, klen) && p[klen] == ':')
-			return strtoll(p + klen + 1, NULL, 10);
-	return -1;
+	return keyed_value("/proc/meminfo", key, ':');
 }
 
 /* The product's own command makes the file: zdedup ghost create */
@@ -1570,12 +1565,86 @@ static int ghost_max_child(void *p)
 	return bad ? 1 : 0;
 }
 
+/*
+ * The dynamic shrinker with a ghost and a real area on: @n distinct pages go
+ * to zswap, the first ones on the ghost's slots, the rest on the RAM disk's;
+ * memory.reclaim then runs the shrinker, which may write back only entries on
+ * the RAM disk.  A ghost entry written back would be lost (nothing holds it
+ * but zswap): every page is compared at the end.
+ */
+struct ghost_shrink_arg {
+	const struct cg *cg;
+	long n;
+};
+
+static long long ghost_used_kib(void)
+{
+	struct swap_area a[8];
+	int n = swap_areas(a, 8);
+	long long used = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(a[i].type, "ghost"))
+			used += a[i].used_kib;
+	return used;
+}
+
+static int ghost_shrink_child(void *p)
+{
+	const struct ghost_shrink_arg *a = p;
+	long n = a->n, left, bad, on_ghost;
+	long long wb0, out0, wb, out;
+	uint64_t *content = malloc(n * sizeof(*content));
+	char path[320], val[32];
+	char *mem;
+
+	/* Only the range may go to swap: the bound below counts its pages */
+	if (mlockall(MCL_CURRENT))
+		die("mlockall: %s", strerror(errno));
+	mem = map_pages(n);
+	for (long i = 0; i < n; i++) {
+		content[i] = 0x6405800000ULL + i;
+		fill(mem + i * PAGE, content[i]);
+	}
+	left = page_out(mem, n);
+	on_ghost = ghost_used_kib() / (PAGE / 1024);
+	msg("  shrinker, ghost + RAM disk: %ld pages out, %ld on ghost slots\n",
+	    n - left, on_ghost);
+	check(on_ghost > 0 && on_ghost < n - left,
+	      "%ld of %ld pages on ghost slots, want some on each area", on_ghost, n - left);
+	wb0 = vmstat("zswpwb");
+	out0 = vmstat("pswpout");
+	snprintf(path, sizeof(path), "%s/memory.reclaim", a->cg->path);
+	snprintf(val, sizeof(val), "%ld", n * PAGE);
+	for (int tries = 0; tries < 30; tries++) {
+		write_file(path, val);	/* -EAGAIN: nothing left on the LRU */
+		if (vmstat("zswpwb") - wb0 >= (n - left - on_ghost) / 2)
+			break;
+	}
+	wb = vmstat("zswpwb") - wb0;
+	out = vmstat("pswpout") - out0;
+	msg("  shrinker: zswpwb +%lld, pswpout +%lld\n", wb, out);
+	check(wb > 0, "the shrinker wrote nothing back");
+	check(wb <= n - left - on_ghost, "%lld pages written back, only %ld are on the RAM disk",
+	      wb, n - left - on_ghost);
+	check(out >= wb, "pswpout +%lld for %lld pages written back", out, wb);
+	/* The ghost's pages are nowhere but in zswap */
+	check(dbg("stored_pages") >= on_ghost, "stored_pages %lld, %ld pages on ghost slots",
+	      dbg("stored_pages"), on_ghost);
+	bad = verify(mem, content, n);
+	check(!bad, "%ld of %ld pages corrupt after the shrinker ran", bad, n);
+	munmap(mem, n * PAGE);
+	free(content);
+	return failures ? 1 : 0;
+}
+
 static int test_ghost(void)
 {
 	struct swap_area areas[8], now[8];
 	int nareas, ret;
 	long long kept0, miss0, pswp0, wb0, st;
-	char pool_pct[16];
+	char pool_pct[16], shrinker[8];
+	struct ghost_shrink_arg sa;
 	struct cg cg;
 	long n = 1024;
 
@@ -1676,6 +1745,18 @@ static int test_ghost(void)
 	    vmstat("zswpwb") - wb0);
 	check(dbg("ghost_kept_pages") > kept0, "no page kept on a full ghost");
 	check(vmstat("pswpout") > pswp0, "nothing written to the RAM disk");
+	check(dbg("ghost_load_misses") == miss0, "%lld ghost loads missed zswap",
+	      dbg("ghost_load_misses") - miss0);
+	cg_destroy(&cg);
+
+	/* The same areas, the dynamic shrinker instead of memory.zswap.max */
+	param_get("shrinker_enabled", shrinker, sizeof(shrinker));
+	param_set("shrinker_enabled", "Y");
+	cg_create(&cg, "ghost-shrink");
+	sa.cg = &cg;
+	sa.n = 3072;
+	ret |= run_in(&cg, ghost_shrink_child, &sa);
+	param_set("shrinker_enabled", shrinker);
 	check(dbg("ghost_load_misses") == miss0, "%lld ghost loads missed zswap",
 	      dbg("ghost_load_misses") - miss0);
 	cg_destroy(&cg);
