@@ -144,6 +144,30 @@ static __always_inline __u64 page_kaddr(__u64 page)
 }
 
 /*
+ * Ghost swapfiles (the 7.2 series, SWP_GHOST): swap areas that only zswap
+ * backs, so a page zswap refuses stays in memory.  The loader sets the flag's
+ * value from the kernel's BTF (0: the kernel has none, and the read below is
+ * dead code).  swap_info[] is the kernel's array of areas by swap type; it
+ * resolves as a typeless ksym (kallsyms, CONFIG_KALLSYMS_ALL).
+ */
+const volatile __u64 swp_ghost_flag;
+extern const void swap_info __ksym __weak;
+
+/* Is @slot (a swp_entry_t value) on a ghost swapfile? */
+static __always_inline bool slot_on_ghost(__u64 slot)
+{
+	struct swap_info_struct *si = NULL;
+	__u64 type = slot >> 58;	/* swp_type() on x86-64 */
+
+	if (!swp_ghost_flag || !&swap_info || type >= 32)	/* MAX_SWAPFILES */
+		return false;
+	if (bpf_probe_read_kernel(&si, sizeof(si), (const char *)&swap_info + type * sizeof(si)) ||
+	    !si)
+		return false;
+	return BPF_CORE_READ(si, flags) & swp_ghost_flag;
+}
+
+/*
  * Reads the page into this CPU's buffer and hashes it; false if unreadable
  * or overtaken.  Tracing programs run with migration, not preemption,
  * disabled, and 7.2 kernels are preemptible (PREEMPT_LAZY): a task preempted
@@ -343,13 +367,14 @@ struct store_ctx {
 	struct comp_lens *lens;	/* NULL or not enough lengths: unsized */
 	__u32 nr;
 	bool stored;
+	bool ghost;		/* the folio's slots are on a ghost swapfile */
 };
 
 static int store_page(__u32 i, struct store_ctx *c)
 {
 	__u64 page = c->folio + (__u64)i * bpf_core_type_size(struct page), hash = 0, fill = 0;
 	__u32 comp_len = 0;
-	__u8 flags = 0;
+	__u8 flags = c->ghost ? ZDEDUP_F_GHOST : 0;
 
 	if (c->stored) {
 		flags |= ZDEDUP_F_STORED;
@@ -391,6 +416,8 @@ static __always_inline void on_store(__u64 raw, bool stored)
 	if (filter_scope && c.scope != filter_scope)
 		goto out;
 	c.slot = BPF_CORE_READ(folio, swap.val);
+	/* A folio's slots are all on one area (one swap cluster) */
+	c.ghost = slot_on_ghost(c.slot);
 	if (c.nr > ZDEDUP_MAX_FOLIO_PAGES) {
 		__sync_fetch_and_add(&clipped_pages, c.nr - ZDEDUP_MAX_FOLIO_PAGES);
 		if (stored)

@@ -37,6 +37,11 @@ enum zdedup_event_flags {
 	ZDEDUP_F_HIT = 1 << 2,
 	/* store/load: @hash is valid (the page bytes could be read). */
 	ZDEDUP_F_HASHED = 1 << 3,
+	/*
+	 * store: @slot is on a ghost swapfile (SWP_GHOST, the 7.2 series):
+	 * nothing but zswap can hold the page, so a refused one stays in memory.
+	 */
+	ZDEDUP_F_GHOST = 1 << 4,
 };
 
 struct zdedup_event {

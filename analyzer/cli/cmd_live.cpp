@@ -140,7 +140,7 @@ Action add_live(CLI::App& app) {
     HostSupport host;
     lo.on_attached = [&](const HostSupport& h) {
       host = h;
-      if (!o->json) emit("zdedup live: " + describe_attach(h) + "\n");
+      if (!o->json) emit("zdedup live: " + describe_attach(h) + "\n  swap: " + describe_swap(h) + "\n");
     };
     lo.on_interval = [&](const LiveInterval& iv) {
       if (o->json) {
@@ -191,6 +191,7 @@ Action add_record(CLI::App& app) {
     lo.stop = [] { return g_stop != 0; };
     lo.on_attached = [&](const HostSupport& h) {
       error_line(describe_recording(o->trace, h));
+      error_line("  swap: " + describe_swap(h));
     };
     LiveResult r = run_live(lo);
     error_line(describe_recorded(r, o->trace));

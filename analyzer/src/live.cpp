@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "zdedup/error.h"
+#include "zdedup/output.h"
 #include "zdedup/trace.h"
 
 namespace zdedup {
@@ -29,6 +30,7 @@ std::string trace_meta(const HostSupport& h, const LiveOptions& o) {
                         {"size_source", h.size_source},
                         {"attach", h.attach},
                         {"dedup_patch", h.dedup_patch},
+                        {"swap", to_json(h.swap)},
                         {"filter_scope", o.probe.filter_scope}}
       .dump();
 }

@@ -132,6 +132,42 @@ json to_json(const DropCauses& c) {
           {"recursion", c.recursion}};
 }
 
+json to_json(const SwapAreas& s) {
+  json j{{"backend", s.backend()}};
+  if (!s.known) {
+    j["problem"] = s.problem;
+    return j;
+  }
+  json areas = json::array();
+  for (const SwapArea& a : s.areas)
+    areas.push_back({{"path", a.path},
+                     {"type", a.type},
+                     {"size_bytes", a.size_kib * 1024},
+                     {"used_bytes", a.used_kib * 1024},
+                     {"priority", a.priority}});
+  j["areas"] = areas;
+  return j;
+}
+
+std::string describe_swap(const SwapAreas& s) {
+  if (!s.known) return "unknown (" + s.problem + ")";
+  if (s.areas.empty()) return "none (zswap cannot store anything without a swap area)";
+  std::string out;
+  for (const SwapArea& a : s.areas) {
+    if (!out.empty()) out += ", ";
+    out += (a.type == "ghost" ? "ghost swapfile " : a.type + " ") + a.path + " (" +
+           format_bytes(a.size_kib * 1024) + (a.type == "ghost" ? ", zswap only)" : ")");
+  }
+  return out;
+}
+
+std::string describe_swap(const HostSupport& h) {
+  std::string s = describe_swap(h.swap);
+  const bool ghost = h.swap.backend().find("ghost") != std::string::npos;
+  if (ghost && !h.ghost_untracked.empty()) s += "; " + h.ghost_untracked;
+  return s;
+}
+
 std::string describe_drops(const DropCauses& c) {
   if (!c.total()) return "";
   const std::pair<std::uint64_t, const char*> causes[] = {
@@ -186,6 +222,7 @@ json to_json(const ScanResult& r) {
               {"est_dedup_compressed_bytes", r.est_dedup_compressed_bytes()},
               {"est_saved_bytes", r.est_compressed_bytes() - r.est_dedup_compressed_bytes()},
               {"seconds", r.seconds},
+              {"swap", to_json(r.swap)},
               {"top", top},
               {"sources", sources},
               {"warnings", r.warnings}};
@@ -315,6 +352,7 @@ json to_json(const LiveInterval& iv, const HostSupport& host) {
   j["attach"] = host.attach;
   j["program_set"] = host.program_set;
   j["size_source"] = host.size_source;
+  j["swap"] = to_json(host.swap);
   j["drops_stored"] = iv.drops_stored;
   j["drops_by_cause"] = to_json(iv.drop_causes);
   j["interval"] = iv.index;
@@ -353,6 +391,7 @@ std::string render_table(const ScanResult& r) {
   std::string s;
   s += fmt("zdedup scan: %zu source%s, %s hashed in %.2f s\n", r.sources.size(),
            r.sources.size() == 1 ? "" : "s", format_bytes(r.pages * kPageSize).c_str(), r.seconds);
+  s += "  swap: " + describe_swap(r.swap) + "\n";
   s += row("pages", num(r.pages), format_bytes(r.pages * kPageSize));
   s += row("zero pages", num(r.zero_pages), fmt("%.1f %% of pages", pct(r.zero_pages, r.pages)));
   s += row("non-zero pages", num(r.nonzero_pages()));
@@ -408,6 +447,10 @@ std::string render_table(const Summary& x, const std::string& title) {
            " exclusive, %" PRIu64 " misses), %" PRIu64 " invalidates, %" PRIu64 " writebacks\n",
            e.stores, e.stores_rejected, e.loads, e.loads_exclusive, e.load_misses, e.invalidates,
            e.writebacks);
+  if (e.stores_ghost)
+    s += fmt("  ghost swap: %" PRIu64 " stores bound for a ghost swapfile, %" PRIu64
+             " refused by zswap (those pages stayed in memory)\n",
+             e.stores_ghost, e.stores_rejected_ghost);
   if (x.scopes.size() > 1 || (x.scopes.size() == 1 && x.scopes[0].scope != 0)) {
     s += "per scope (memory cgroup id):\n";
     s += fmt("  %-20s %12s %12s %8s %12s\n", "scope", "logical", "distinct", "ratio", "saved");

@@ -153,6 +153,43 @@ AttachMode parse_attach_mode(const std::string& name) {
   throw Error(Exit::bad_input, "--attach must be auto, fentry or kprobe, not '" + name + "'");
 }
 
+namespace {
+
+// The value of enumerator @name in any enum of @btf (the swap flags are an
+// anonymous enum), 0 when there is none.
+std::uint64_t enumerator_value(const struct btf* btf, const char* name) {
+  const __u32 types = btf__type_cnt(btf);
+  for (__u32 id = 1; id < types; ++id) {
+    const struct btf_type* t = btf__type_by_id(btf, id);
+    if (btf_is_enum(t)) {
+      const struct btf_enum* e = btf_enum(t);
+      for (__u16 i = 0; i < btf_vlen(t); ++i, ++e)
+        if (std::strcmp(btf__name_by_offset(btf, e->name_off), name) == 0)
+          return static_cast<std::uint32_t>(e->val);
+    } else if (btf_is_enum64(t)) {
+      const struct btf_enum64* e = btf_enum64(t);
+      for (__u16 i = 0; i < btf_vlen(t); ++i, ++e)
+        if (std::strcmp(btf__name_by_offset(btf, e->name_off), name) == 0)
+          return btf_enum64_value(e);
+    }
+  }
+  return 0;
+}
+
+// Does /proc/kallsyms list data symbol @name (CONFIG_KALLSYMS_ALL)?  libbpf
+// resolves typeless ksyms from there.
+bool kallsyms_has(const std::string& name) {
+  std::ifstream in("/proc/kallsyms");
+  std::string addr, kind, sym;
+  while (in >> addr >> kind >> sym) {
+    if (sym == name) return true;
+    in.ignore(256, '\n');  // a module name may follow
+  }
+  return false;
+}
+
+}  // namespace
+
 HostSupport probe_host() {
   HostSupport h;
   h.btf = exists("/sys/kernel/btf/vmlinux");
@@ -161,6 +198,7 @@ HostSupport probe_host() {
   h.compressor = read_line("/sys/module/zswap/parameters/compressor");
   h.dedup_patch = exists("/sys/kernel/debug/zswap/dedup_index");
   h.kprobes = has_kprobes();
+  h.swap = read_swap_areas();
   if (!h.btf) return h;
   struct btf* btf = btf__load_vmlinux_btf();
   if (!btf) return h;
@@ -185,6 +223,13 @@ HostSupport probe_host() {
     const struct btf_type* proto = fn ? btf__type_by_id(btf, fn->type) : nullptr;
     const struct btf_type* ret = proto ? btf__type_by_id(btf, proto->type) : nullptr;
     h.load_returns_int = ret && std::strcmp(btf__name_by_offset(btf, ret->name_off), "int") == 0;
+  }
+  if (const std::uint64_t ghost = enumerator_value(btf, "SWP_GHOST")) {
+    if (kallsyms_has("swap_info"))
+      h.swp_ghost_flag = ghost;
+    else
+      h.ghost_untracked = "the kernel has ghost swapfiles but /proc/kallsyms lacks swap_info "
+                          "(CONFIG_KALLSYMS_ALL): ghost-bound stores are not told apart";
   }
   btf__free(btf);
   return h;
@@ -220,6 +265,7 @@ struct Probe::Impl {
     if (!skel) return -errno;
     skel->rodata->filter_scope = o.filter_scope;
     skel->rodata->load_returns_int = h.load_returns_int;
+    skel->rodata->swp_ghost_flag = h.swp_ghost_flag;
     skel->rodata->sample_every = o.sample_every;
     // Benchmark hook: the kernel's default wakeup after (nearly) every event,
     // to measure what batching saves (bench/README.md, probe overhead).

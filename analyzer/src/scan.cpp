@@ -548,7 +548,9 @@ ScanResult scan(const ScanRequest& request, ScanOptions options) {
   for (const std::string& f : request.files) scanner.add_file(f);
   for (pid_t p : request.pids) scanner.add_pid(p);
   if (request.all) scanner.add_all_processes();
-  return scanner.result();
+  ScanResult r = scanner.result();
+  r.swap = read_swap_areas();
+  return r;
 }
 
 }  // namespace zdedup

@@ -27,10 +27,14 @@ inline void ShadowIndex::apply_one(const Event& e) {
   switch (e.type) {
     case ZDEDUP_EV_STORE: {
       ++counters_.stores;
+      const bool ghost = e.flags & ZDEDUP_F_GHOST;
+      counters_.stores_ghost += ghost;
       if (!(e.flags & ZDEDUP_F_STORED)) {
         // zswap_store() failing erases the stale entry for the offset so a
-        // later load cannot return old data.
+        // later load cannot return old data.  On a ghost swapfile the page
+        // stays in memory (the kernel keeps the folio dirty and active).
         ++counters_.stores_rejected;
+        counters_.stores_rejected_ghost += ghost;
         if (drop_slot(e.slot)) ++counters_.stale_erased;
         return;
       }

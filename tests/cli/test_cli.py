@@ -1,6 +1,7 @@
 """The zdedup CLI end to end: outputs checked against figures computed here,
 from the inputs' known construction, never by calling the code under test."""
 import json
+import pathlib
 import os
 import signal
 import struct
@@ -70,6 +71,22 @@ def test_scan_table_has_units(tmp_path, zdedup):
     write_pages(f, [1] * 256)
     table = zdedup("scan", f, check=0).stdout
     assert "1.00 MiB" in table and "256.000 x" in table
+
+
+def test_scan_names_the_hosts_swap_areas(tmp_path, zdedup):
+    """The swap behind zswap, as /proc/swaps (read here) lists it; the VM
+    tests (tests/vm/guest/test_ghost.py) check a ghost swapfile's."""
+    f = tmp_path / "one.raw"
+    f.write_bytes(b"x" * 4096)
+    lines = pathlib.Path("/proc/swaps").read_text().splitlines()[1:]
+    want = [(x[0], x[1], int(x[2]) * 1024) for x in (line.split() for line in lines)]
+    got = json.loads(zdedup("scan", "--json", "-q", f, check=0).stdout)["swap"]
+    assert [(a["path"], a["type"], a["size_bytes"]) for a in got["areas"]] == want
+    assert got["backend"] == ("none" if not want else
+                              "ghost" if all(t == "ghost" for _, t, _ in want) else
+                              "device" if all(t != "ghost" for _, t, _ in want) else "ghost+device")
+    table = zdedup("scan", "-q", f, check=0).stdout
+    assert table.splitlines()[1].startswith("  swap: "), table
 
 
 def test_scan_prometheus_textfile(tmp_path, zdedup):

@@ -69,7 +69,7 @@ def test_scan_equals_cli(tmp_path):
     f.write_bytes(b"".join(pages) + b"tail")
     want = json.loads(cli("scan", "--json", "-q", f).stdout)
     got = zdedup.scan(files=f)
-    for key in ("pages", "zero_pages", "distinct", "dedup_ratio", "tail_bytes", "top"):
+    for key in ("pages", "zero_pages", "distinct", "dedup_ratio", "tail_bytes", "top", "swap"):
         assert got[key] == want[key], key
     assert (got["pages"], got["zero_pages"], got["distinct"]) == (207, 7, 13)
 

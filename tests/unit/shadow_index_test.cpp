@@ -69,6 +69,24 @@ TEST(ShadowIndex, FailedStoreErasesStaleSlot) {
   EXPECT_EQ(ix.logical(), 1u);
 }
 
+TEST(ShadowIndex, GhostBoundStoresAreCountedApart) {
+  ShadowIndex ix;
+  auto ghost = [](Event e) {
+    e.flags |= ZDEDUP_F_GHOST;
+    return e;
+  };
+  ix.apply(ghost(make_store(1, A, CG1, true, 100)));
+  ix.apply(ghost(make_store(2, B, CG1, false)));  // refused: stays in memory
+  ix.apply(ghost(make_store(3, B, CG1, false)));
+  ix.apply(make_store(4, C, CG1, false));  // refused, bound for a device
+  EXPECT_EQ(ix.counters().stores, 4u);
+  EXPECT_EQ(ix.counters().stores_ghost, 3u);
+  EXPECT_EQ(ix.counters().stores_rejected, 3u);
+  EXPECT_EQ(ix.counters().stores_rejected_ghost, 2u);
+  EXPECT_EQ(ix.logical(), 1u);  // the flag changes nothing else
+  EXPECT_EQ(ix.slot(1)->refs, 1u);
+}
+
 TEST(ShadowIndex, ExclusiveLoadFreesSlotNonExclusiveKeepsIt) {
   ShadowIndex ix;
   ix.apply(make_store(1, A, CG1, true, 100));

@@ -29,6 +29,12 @@ std::string format_hash(std::uint64_t hash);
 nlohmann::json to_json(const Summary& s);
 nlohmann::json to_json(const ScanResult& r);
 nlohmann::json to_json(const DropCauses& c);
+// {"backend": ..., "areas": [...]} or, when unknown, {"backend": "unknown", "problem": ...}
+nlohmann::json to_json(const SwapAreas& s);
+// One line for the text headers: "ghost swapfile /run/g (1.00 GiB, no block device)", ...
+std::string describe_swap(const SwapAreas& s);
+// The same for the probes' host, with what it cannot tell apart there.
+std::string describe_swap(const HostSupport& h);
 // "12 events dropped: 10 ring buffer full (raise --ring-size), 2 ...": only
 // the causes that occurred, each with what to do about it; "" if none.
 std::string describe_drops(const DropCauses& c);

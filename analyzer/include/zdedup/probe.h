@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "zdedup/event.h"
+#include "zdedup/swap_areas.h"
 
 namespace zdedup {
 
@@ -60,6 +61,11 @@ struct HostSupport {
   bool optional_writeback = false;  // zswap_writeback_entry out of line
   bool load_returns_int = false;    // 6.18+: zswap_load() returns 0 on success
   bool dedup_patch = false;   // debugfs zswap/dedup_index exists
+  // SWP_GHOST's value in the kernel's BTF (the 7.2 series' ghost swapfiles),
+  // 0 when the kernel has none: store events then carry ZDEDUP_F_GHOST.
+  std::uint64_t swp_ghost_flag = 0;
+  std::string ghost_untracked;  // why swp_ghost_flag is 0 on a kernel that has SWP_GHOST
+  SwapAreas swap;             // /proc/swaps when the probes attached
   bool kprobes = false;       // kprobe PMU or tracefs kprobe_events (CONFIG_KPROBES)
   std::string attach;         // after attaching: "fentry" or "kprobe"
   std::string fentry_error;   // automatic mode fell back to kprobes: why

@@ -19,6 +19,7 @@
 
 #include "zdedup/flat_map.h"
 #include "zdedup/size_estimate.h"
+#include "zdedup/swap_areas.h"
 
 namespace zdedup {
 
@@ -70,6 +71,9 @@ struct ScanResult {
   std::uint64_t sampled_pages = 0;
   std::uint64_t sampled_compressed_bytes = 0;
   double seconds = 0;
+  // The host's swap areas (/proc/swaps): swapped pages are not read, and on
+  // a ghost swapfile they are all in zswap.
+  SwapAreas swap;
   std::vector<SharedPage> top;
   std::vector<ScanSource> sources;
   std::vector<std::string> warnings;

@@ -28,6 +28,8 @@ namespace zdedup {
 struct EventCounters {
   std::uint64_t stores = 0;            // store events
   std::uint64_t stores_rejected = 0;   // zswap refused the page
+  std::uint64_t stores_ghost = 0;      // ... store events on a ghost swapfile's slots
+  std::uint64_t stores_rejected_ghost = 0;  // refused there: the page stayed in memory
   std::uint64_t stores_unhashed = 0;   // accepted but the page was unreadable
   std::uint64_t stale_replaced = 0;    // accepted store over a live slot
   std::uint64_t stale_erased = 0;      // rejected store dropped a live slot
@@ -48,6 +50,8 @@ struct EventCounterField {
 inline constexpr EventCounterField kEventCounterFields[] = {
     {"stores", &EventCounters::stores},
     {"stores_rejected", &EventCounters::stores_rejected},
+    {"stores_ghost", &EventCounters::stores_ghost},
+    {"stores_rejected_ghost", &EventCounters::stores_rejected_ghost},
     {"stores_unhashed", &EventCounters::stores_unhashed},
     {"stale_replaced", &EventCounters::stale_replaced},
     {"stale_erased", &EventCounters::stale_erased},
