@@ -172,11 +172,11 @@ PYBIND11_MODULE(_zdedup, m) {
   m.def(
       "scan_json",
       [](const std::vector<int>& pids, const std::vector<std::string>& files, bool all,
-         std::size_t top, std::size_t sample_every) {
+         std::size_t top, std::size_t sample) {
         py::gil_scoped_release nogil;
         ScanOptions so;
         so.top_n = top;
-        so.sample_every = sample_every;
+        so.sample_every = sample;
         ScanRequest req;
         req.files = files;
         req.pids.assign(pids.begin(), pids.end());
@@ -184,5 +184,5 @@ PYBIND11_MODULE(_zdedup, m) {
         return json_text(to_json(scan(req, so)));
       },
       py::arg("pids"), py::arg("files"), py::arg("all") = false, py::arg("top") = 10,
-      py::arg("sample_every") = 64);
+      py::arg("sample") = 64);
 }

@@ -89,6 +89,18 @@ def test_scan_names_the_hosts_swap_areas(tmp_path, zdedup):
     assert table.splitlines()[1].startswith("  swap: "), table
 
 
+def test_scan_sample_is_one_name_with_live(tmp_path, zdedup):
+    """`scan --sample N`, as `live --sample N`; --sample-every, its former
+    name, still works until 0.3 and is no longer listed."""
+    f = tmp_path / "img.raw"
+    f.write_bytes(b"".join(struct.pack("<Q", i) * 512 for i in range(1, 41)))
+    one = json.loads(zdedup("scan", "--json", "-q", "--sample", "4", f, check=0).stdout)["sample"]
+    old = json.loads(zdedup("scan", "--json", "-q", "--sample-every", "4", f, check=0).stdout)["sample"]
+    assert one == old and one["every"] == 4 and one["pages"] == 10  # 40 non-zero pages / 4
+    helptext = zdedup("scan", "--help", check=0).stdout
+    assert "--sample " in helptext and "--sample-every" not in helptext
+
+
 def test_scan_prometheus_textfile(tmp_path, zdedup):
     f, prom = tmp_path / "x.raw", tmp_path / "zdedup.prom"
     write_pages(f, [1, 1, 1, 2])

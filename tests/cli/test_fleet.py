@@ -171,15 +171,15 @@ def test_scan_and_report_textfiles_through_node_exporter_and_prometheus(tmp_path
     pages = mix_file(image)
     nonzero = pages - ZERO
 
-    # The scan, once as JSON and once into the textfile directory (--sample-every 1:
+    # The scan, once as JSON and once into the textfile directory (--sample 1:
     # every page compressed, so both runs estimate the same bytes).
-    scan_json = json.loads(run("zdedup", "scan", "--json", "--sample-every", "1", image,
+    scan_json = json.loads(run("zdedup", "scan", "--json", "--sample", "1", image,
                                check=0).stdout)
     assert (scan_json["pages"], scan_json["zero_pages"], scan_json["distinct"]) == \
         (pages, ZERO, DISTINCT)
     assert scan_json["dedup_ratio"] == nonzero / DISTINCT
     assert scan_json["est_saved_bytes"] > 0
-    run("zdedup", "scan", "-q", "--sample-every", "1", "--prometheus",
+    run("zdedup", "scan", "-q", "--sample", "1", "--prometheus",
         textfiles / "zdedup.prom", image, check=0)
 
     # The rendering `live` rewrites each interval, through `report` on a trace of a known

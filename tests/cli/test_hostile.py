@@ -220,7 +220,7 @@ def test_d3_gate_boundaries_still_judge(tmp_path, zdedup):
 
 @pytest.mark.parametrize("args", [
     ["scan", "--top", "-1"], ["scan", "--top", "99999999999999999999"], ["scan", "--top", ""],
-    ["scan", "--sample-every", "0"], ["report", "--top", "-1"], ["live", "1", "-1"],
+    ["scan", "--sample", "0"], ["scan", "--sample-every", "0"], ["report", "--top", "-1"], ["live", "1", "-1"],
     ["live", "nan"], ["live", "0"], ["scan", "--pid", "-5"], ["scan", "--pid", "x"],
 ])
 def test_d10_bad_numbers_are_refused_in_one_short_line(tmp_path, zdedup, args):

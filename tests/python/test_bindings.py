@@ -72,6 +72,9 @@ def test_scan_equals_cli(tmp_path):
     for key in ("pages", "zero_pages", "distinct", "dedup_ratio", "tail_bytes", "top", "swap"):
         assert got[key] == want[key], key
     assert (got["pages"], got["zero_pages"], got["distinct"]) == (207, 7, 13)
+    # sample= is --sample; sample_every=, its former name, still works until 0.3
+    assert zdedup.scan(files=f, sample=4)["sample"]["pages"] == 50  # 200 non-zero pages / 4
+    assert zdedup.scan(files=f, sample_every=4)["sample"] == zdedup.scan(files=f, sample=4)["sample"]
 
 
 def test_errors_carry_the_cli_message(tmp_path):
