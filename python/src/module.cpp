@@ -9,6 +9,7 @@
 
 #include "zdedup/analysis.h"
 #include "zdedup/error.h"
+#include "zdedup/event.h"
 #include "zdedup/gate.h"
 #include "zdedup/input.h"
 #include "zdedup/output.h"
@@ -38,27 +39,31 @@ std::string report_json_text(const std::vector<std::string>& paths, std::size_t 
   return json_text(report_json(analyze_traces(paths, ao), top));
 }
 
-std::vector<Event> events_from_array(const py::array& a) {
-  if (a.itemsize() != sizeof(Event) || a.ndim() != 1)
-    throw Error(Exit::bad_input, "expected a 1-d structured array of zdedup events");
-  std::vector<Event> ev(static_cast<std::size_t>(a.shape(0)));
-  py::array c = py::array::ensure(a, py::array::c_style);
-  std::memcpy(ev.data(), c.data(), ev.size() * sizeof(Event));
+// A read_trace DataFrame's columns back into events, for a replay: the one
+// copy they make.  numpy copies each column straight into the events through
+// a view of them, converting and following strides as needed; "type" comes as
+// the categorical's codes (EVENT_TYPES order, -1 for a type it did not know).
+std::vector<Event> events_from_columns(const py::dict& cols) {
+  auto codes = py::array_t<std::int8_t, py::array::forcecast>::ensure(cols["type"]);
+  if (!codes || codes.ndim() != 1) throw Error(Exit::bad_input, "column type: expected 1-d codes");
+  const py::ssize_t n = codes.shape(0);
+  std::vector<Event> ev(static_cast<std::size_t>(n));
+  // With a base, pybind11 wraps ev's memory instead of copying it; the view
+  // stays here, so ev outlives it.
+  py::array_t<Event> view(n, ev.data(), py::none());
+  for (py::handle name : view.dtype().attr("names")) {
+    const std::string field = name.cast<std::string>();
+    if (field == "type") continue;
+    py::object col = cols[name];
+    if (py::len(col) != static_cast<std::size_t>(n))  // numpy would broadcast a length-1 column
+      throw Error(Exit::bad_input,
+                  "column " + field + ": expected " + std::to_string(n) + " values");
+    view[name] = col;
+  }
+  auto c = codes.unchecked<1>();
+  for (py::ssize_t i = 0; i < n; ++i)
+    ev[i].type = c(i) < 0 ? 0 : static_cast<std::uint8_t>(ZDEDUP_EV_STORE + c(i));
   return ev;
-}
-
-py::dtype event_dtype() {
-  py::list fields;
-  auto add = [&](const char* name, const char* fmt) { fields.append(py::make_tuple(name, fmt)); };
-  add("ts_ns", "<u8");
-  add("slot", "<u8");
-  add("hash", "<u8");
-  add("scope", "<u8");
-  add("comp_len", "<u4");
-  add("cpu", "<u2");
-  add("type", "u1");
-  add("flags", "u1");
-  return py::dtype::from_args(fields);
 }
 
 }  // namespace
@@ -89,8 +94,36 @@ PYBIND11_MODULE(_zdedup, m) {
     }
   });
 
+  // The dtype of one event is the struct's own (offsetof, sizeof), so the
+  // layout has one definition, bpf/zdedup_event.h.  The fields are listed by
+  // name: one added to the struct but not here would be padding to numpy.
+  PYBIND11_NUMPY_DTYPE(Event, ts_ns, slot, hash, scope, comp_len, cpu, type, flags);
+  static_assert(sizeof(Event::ts_ns) + sizeof(Event::slot) + sizeof(Event::hash) +
+                        sizeof(Event::scope) + sizeof(Event::comp_len) + sizeof(Event::cpu) +
+                        sizeof(Event::type) + sizeof(Event::flags) ==
+                    sizeof(Event),
+                "a field of struct zdedup_event is missing from the numpy dtype");
   m.attr("EVENT_SIZE") = ZDEDUP_EVENT_SIZE;
-  m.def("event_dtype", &event_dtype, "numpy dtype of one event (bpf/zdedup_event.h)");
+  m.def(
+      "event_dtype", [] { return py::dtype::of<Event>(); },
+      "numpy dtype of one event (bpf/zdedup_event.h)");
+
+  // Flag bits and type codes as the probes write them (bpf/zdedup_event.h):
+  // the package decodes events with these, not with values of its own.
+  m.attr("F_STORED") = static_cast<int>(ZDEDUP_F_STORED);
+  m.attr("F_EXCLUSIVE") = static_cast<int>(ZDEDUP_F_EXCLUSIVE);
+  m.attr("F_HIT") = static_cast<int>(ZDEDUP_F_HIT);
+  m.attr("F_HASHED") = static_cast<int>(ZDEDUP_F_HASHED);
+  m.attr("F_GHOST") = static_cast<int>(ZDEDUP_F_GHOST);
+  m.attr("EV_STORE") = static_cast<int>(ZDEDUP_EV_STORE);
+  m.attr("EV_LOAD") = static_cast<int>(ZDEDUP_EV_LOAD);
+  m.attr("EV_INVALIDATE") = static_cast<int>(ZDEDUP_EV_INVALIDATE);
+  m.attr("EV_WRITEBACK") = static_cast<int>(ZDEDUP_EV_WRITEBACK);
+  // The type names the CLI prints, in code order from EV_STORE.
+  py::list types;
+  for (int t = ZDEDUP_EV_STORE; t <= ZDEDUP_EV_WRITEBACK; ++t)
+    types.append(event_type_name(static_cast<std::uint8_t>(t)));
+  m.attr("EVENT_TYPES") = types;
 
   m.def(
       "read_events",
@@ -101,7 +134,7 @@ PYBIND11_MODULE(_zdedup, m) {
           py::gil_scoped_release nogil;
           ev = read_trace(path, &info);
         }
-        py::array out(event_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(ev.size())});
+        py::array_t<Event> out(static_cast<py::ssize_t>(ev.size()));
         std::memcpy(out.mutable_data(), ev.data(), ev.size() * sizeof(Event));
         py::dict meta;
         meta["path"] = text(info.path);
@@ -127,19 +160,21 @@ PYBIND11_MODULE(_zdedup, m) {
   m.def("report_json", &report_json_text, py::arg("paths"), py::arg("top") = 10,
         py::arg("global_scope") = false, py::call_guard<py::gil_scoped_release>());
 
+  // report(DataFrame) and timeline(DataFrame): one call each, from the
+  // columns (see events_from_columns).
   m.def(
-      "report_events_json",
-      [](const py::array& a, std::size_t top, bool global) {
-        std::vector<Event> ev = events_from_array(a);
+      "report_columns_json",
+      [](const py::dict& columns, std::size_t top, bool global) {
+        std::vector<Event> ev = events_from_columns(columns);
         py::gil_scoped_release nogil;
         return json_text(report_json(summarize_events(ev, top, global)));
       },
-      py::arg("events"), py::arg("top") = 10, py::arg("global_scope") = false);
+      py::arg("columns"), py::arg("top") = 10, py::arg("global_scope") = false);
 
   m.def(
       "timeline",
-      [](const py::array& a, std::uint64_t every, bool global) {
-        std::vector<Event> ev = events_from_array(a);
+      [](const py::dict& columns, std::uint64_t every, bool global) {
+        std::vector<Event> ev = events_from_columns(columns);
         std::vector<TimelinePoint> pts;
         {
           py::gil_scoped_release nogil;
@@ -161,7 +196,7 @@ PYBIND11_MODULE(_zdedup, m) {
         col("dedup_ratio", [](const TimelinePoint& p) { return p.dedup_ratio; }, double{});
         return cols;
       },
-      py::arg("events"), py::arg("every"), py::arg("global_scope") = false);
+      py::arg("columns"), py::arg("every"), py::arg("global_scope") = false);
 
   m.def("read_dedup_ratio", &read_dedup_ratio, py::arg("path"),
         "The dedup ratio of a JSON report or trace, checked as `zdedup gate` checks it");

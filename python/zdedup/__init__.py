@@ -19,11 +19,11 @@ import pandas as pd
 
 from . import _zdedup
 from ._zdedup import Error
+# bpf/zdedup_event.h's values, through the C++ module: the type names in code
+# order from EV_STORE, and the flag bits.
+from ._zdedup import EV_STORE, EVENT_TYPES, F_EXCLUSIVE, F_GHOST, F_HASHED, F_HIT, F_STORED
 
 __all__ = ["Error", "read_trace", "report", "timeline", "scan", "load_report", "EVENT_TYPES"]
-
-EVENT_TYPES = ["store", "load", "invalidate", "writeback"]  # codes 1..4
-F_STORED, F_EXCLUSIVE, F_HIT, F_HASHED = 1, 2, 4, 8
 
 
 def _path(p):
@@ -36,12 +36,14 @@ def read_trace(path):
 
     Columns: ts_ns, slot, hash, scope, comp_len, cpu (numpy integer columns,
     straight from the trace), type (categorical: store/load/invalidate/
-    writeback), flags and the decoded booleans stored, exclusive, hit, hashed.
+    writeback), flags and the decoded booleans stored, exclusive, hit, hashed
+    and ghost (a store to a slot of a ghost swapfile, where only zswap can
+    hold the page: one it refused stayed in memory).
     df.attrs["trace"] holds frames, drops, metadata and any damage found
     (a damaged trace yields the events before the damage).
     """
     arr, info = _zdedup.read_events(_path(path))
-    codes = arr["type"].astype(np.int8) - 1
+    codes = arr["type"].astype(np.int8) - EV_STORE
     codes[(codes < 0) | (codes >= len(EVENT_TYPES))] = -1
     flags = arr["flags"]
     df = pd.DataFrame({
@@ -57,6 +59,7 @@ def read_trace(path):
         "exclusive": (flags & F_EXCLUSIVE) != 0,
         "hit": (flags & F_HIT) != 0,
         "hashed": (flags & F_HASHED) != 0,
+        "ghost": (flags & F_GHOST) != 0,
     }, copy=False)
     if info.pop("meta_is_json"):
         info["meta"] = json.loads(info["meta"])
@@ -64,20 +67,20 @@ def read_trace(path):
     return df
 
 
-def _events_array(df):
-    """A DataFrame from read_trace back into the C++ event layout."""
-    arr = np.empty(len(df), dtype=_zdedup.event_dtype())
-    for name in ("ts_ns", "slot", "hash", "scope", "comp_len", "cpu", "flags"):
-        arr[name] = df[name].to_numpy()
-    arr["type"] = df["type"].cat.codes.to_numpy() + 1
-    return arr
+def _columns(df):
+    """The event fields of a DataFrame from read_trace, as the C++ side takes
+    them back: the numpy arrays of the columns, uncopied (it copies them once,
+    into its events), and the type as the categorical's codes."""
+    cols = {name: df[name].to_numpy() for name in _zdedup.event_dtype().names if name != "type"}
+    cols["type"] = df["type"].cat.codes.to_numpy()
+    return cols
 
 
 def report(trace, top=10, global_scope=False):
     """The figures of `zdedup report --json` for a trace path, a list of
     paths, or a DataFrame from read_trace (dict with the same keys)."""
     if isinstance(trace, pd.DataFrame):
-        return json.loads(_zdedup.report_events_json(_events_array(trace), top, global_scope))
+        return json.loads(_zdedup.report_columns_json(_columns(trace), top, global_scope))
     paths = [trace] if isinstance(trace, (str, os.PathLike)) else list(trace)
     return json.loads(_zdedup.report_json([_path(p) for p in paths], top, global_scope))
 
@@ -87,7 +90,7 @@ def timeline(trace, points=200, global_scope=False):
     (DataFrame: ts_ns, events, logical_pages, distinct, saved_bytes, dedup_ratio)."""
     df = trace if isinstance(trace, pd.DataFrame) else read_trace(trace)
     every = max(1, len(df) // max(1, points))
-    return pd.DataFrame(_zdedup.timeline(_events_array(df), every, global_scope))
+    return pd.DataFrame(_zdedup.timeline(_columns(df), every, global_scope))
 
 
 def scan(pid=None, files=None, all=False, top=10, sample=64, sample_every=None):
