@@ -289,7 +289,8 @@ static bool same(const void *page, uint64_t c)
 }
 
 /* Count pages of [p, p + n pages) that are swapped out (pagemap bit 62) */
-static long swapped_pages(void *p, long n)
+/* Per page of the range: is it on swap (pagemap bit 62)?  Returns the count. */
+static long swapped_mask(void *p, long n, bool *on_swap)
 {
 	uint64_t *map = malloc(n * sizeof(*map));
 	off_t off = (uintptr_t)p / PAGE * sizeof(uint64_t);
@@ -301,10 +302,20 @@ static long swapped_pages(void *p, long n)
 	    (ssize_t)(n * sizeof(*map)))
 		die("pagemap: %s", strerror(errno));
 	close(fd);
-	for (i = 0; i < n; i++)
-		cnt += (map[i] >> 62) & 1;
+	for (i = 0; i < n; i++) {
+		bool swapped = (map[i] >> 62) & 1;
+
+		if (on_swap)
+			on_swap[i] = swapped;
+		cnt += swapped;
+	}
 	free(map);
 	return cnt;
+}
+
+static long swapped_pages(void *p, long n)
+{
+	return swapped_mask(p, n, NULL);
 }
 
 static void *map_pages(long n)
@@ -1768,6 +1779,220 @@ static int test_ghost(void)
 	return ret;
 }
 
+/* ---------- test: fault injection (sanitize kernels) ---------- */
+
+#define FAILSLAB	"/sys/kernel/debug/failslab/"
+#define FAILPAGE	"/sys/kernel/debug/fail_page_alloc/"
+#define FAULT_TIMES	100000000LL	/* counts down with each injected failure */
+
+static bool have_faults(void)
+{
+	return !access(FAILSLAB "probability", W_OK) && !access(FAILPAGE "probability", W_OK);
+}
+
+static void fault_set(const char *dir, const char *attr, const char *val)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s%s", dir, attr);
+	must_write(path, val);
+}
+
+/*
+ * Fail @slab_pct % of the allocations from zswap's own caches (cache-filter:
+ * the caches slab_debug=A names, tests/vm/dedup/run) and @page_pct % of the
+ * page allocations (zsmalloc's zspages; they are __GFP_HIGHMEM and
+ * GFP_NOWAIT, which fail_page_alloc skips by default), in tasks that asked
+ * for it (/proc/self/make-it-fail) only, so that the harness never fails.
+ */
+static void faults_arm(int slab_pct, int page_pct)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", slab_pct);
+	fault_set(FAILSLAB, "probability", v);
+	snprintf(v, sizeof(v), "%d", page_pct);
+	fault_set(FAILPAGE, "probability", v);
+	snprintf(v, sizeof(v), "%lld", FAULT_TIMES);
+	for (int i = 0; i < 2; i++) {
+		const char *dir = i ? FAILPAGE : FAILSLAB;
+
+		fault_set(dir, "times", v);
+		fault_set(dir, "interval", "1");
+		fault_set(dir, "space", "0");
+		fault_set(dir, "verbose", "0");
+		fault_set(dir, "task-filter", "Y");
+		fault_set(dir, "ignore-gfp-wait", "N");
+	}
+	fault_set(FAILSLAB, "cache-filter", "Y");
+	fault_set(FAILPAGE, "ignore-gfp-highmem", "N");
+	fault_set(FAILPAGE, "min-order", "0");
+}
+
+/* Failures injected since faults_arm(), per attribute */
+static long long faults_injected(const char *dir)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%stimes", dir);
+	return FAULT_TIMES - read_ll(path);
+}
+
+static void faults_disarm(void)
+{
+	fault_set(FAILSLAB, "probability", "0");
+	fault_set(FAILPAGE, "probability", "0");
+}
+
+static void make_it_fail(bool on)
+{
+	must_write("/proc/self/make-it-fail", on ? "1" : "0");
+}
+
+struct fault_arg {
+	long n;
+	uint64_t scope;		/* scope id expected in dedup_index */
+	long long slab_fails, page_fails;	/* out: failures injected */
+	long stored;		/* out: pages that reached zswap */
+};
+
+/*
+ * The mix pushed out with allocations failing at random, on a ghost swapfile:
+ * a page zswap could not store stays in memory, so the pages that left
+ * memory are exactly the ones in zswap, and the index must hold exactly their
+ * contents.  Then every page must read back and zswap drain.
+ */
+static int fault_child(void *p)
+{
+	struct fault_arg *a = p;
+	long n = a->n, stored, d, bad, k = 0;
+	uint64_t *content = make_mix(n, (uint64_t)getpid() << 32 ^ 0xfa17), *in;
+	bool *on_swap = calloc(n, sizeof(*on_swap));
+	unsigned char *resident = calloc(n, 1);
+	struct counters c0, c1, c2;
+	struct index_sum s0, s1, s2;
+	char *mem;
+
+	in = malloc(n * sizeof(*in));
+	index_sum(a->scope, &s0);
+	counters(&c0);
+	if (mlockall(MCL_CURRENT))
+		die("mlockall: %s", strerror(errno));
+	mem = map_pages(n);
+	for (long i = 0; i < n; i++)
+		fill(mem + i * PAGE, content[i]);
+
+	make_it_fail(true);
+	for (int tries = 0; tries < 3; tries++)
+		madvise(mem, n * PAGE, MADV_PAGEOUT);
+	make_it_fail(false);
+
+	/*
+	 * A page zswap refused stays in the swap cache behind its swap PTE:
+	 * pagemap calls it swapped, mincore() resident.  In zswap are the
+	 * swapped pages that are not resident.
+	 */
+	swapped_mask(mem, n, on_swap);
+	if (mincore(mem, n * PAGE, resident))
+		die("mincore: %s", strerror(errno));
+	for (long i = 0; i < n; i++)
+		if (on_swap[i] && !(resident[i] & 1))
+			in[k++] = content[i];
+	stored = k;
+	d = distinct(in, k);
+	counters(&c1);
+	index_sum(a->scope, &s1);
+	show_counters("after faulty pageout", &c1);
+	msg("  faults: %ld of %ld pages in zswap, %ld distinct contents; index %ld lines, %ld refs\n",
+	    stored, n, d, s1.lines - s0.lines, s1.refs - s0.refs);
+	check(!s1.bad, "%ld unparsable dedup_index lines", s1.bad);
+	check(c1.stored - c0.stored == stored, "stored_pages +%lld, %ld pages swapped",
+	      c1.stored - c0.stored, stored);
+	check(s1.refs - s0.refs == stored, "index refs +%ld, %ld pages in zswap",
+	      s1.refs - s0.refs, stored);
+	check(s1.lines - s0.lines == d, "index lines +%ld, %ld distinct contents in zswap",
+	      s1.lines - s0.lines, d);
+	check(c1.objects - c0.objects == d, "dedup_objects +%lld, want %ld",
+	      c1.objects - c0.objects, d);
+	check(c1.hits - c0.hits == stored - d, "dedup_hits +%lld, want %ld",
+	      c1.hits - c0.hits, stored - d);
+	check(c1.saved - c0.saved == s1.saved - s0.saved,
+	      "dedup_saved_bytes +%lld, the index says %lld", c1.saved - c0.saved,
+	      s1.saved - s0.saved);
+
+	bad = verify(mem, content, n);
+	check(!bad, "%ld of %ld pages corrupt after a faulty pageout", bad, n);
+	munmap(mem, n * PAGE);
+	counters(&c2);
+	index_sum(a->scope, &s2);
+	check(c2.stored == c0.stored && c2.objects == c0.objects && c2.saved == c0.saved &&
+	      s2.lines == s0.lines, "not drained: stored_pages %lld, dedup_objects %lld, "
+	      "saved %lld, index lines %ld", c2.stored - c0.stored, c2.objects - c0.objects,
+	      c2.saved - c0.saved, s2.lines - s0.lines);
+	a->stored = stored;
+	free(content);
+	free(in);
+	free(on_swap);
+	free(resident);
+	return failures ? 1 : 0;
+}
+
+static int test_faults(void)
+{
+	static const struct { int slab, page; const char *scope; } rounds[] = {
+		{ 10, 0, "memcg" }, { 0, 10, "memcg" }, { 30, 30, "memcg" },
+		{ 30, 30, "global" },
+	};
+	struct swap_area areas[8];
+	int nareas, ret = 0;
+	struct cg cg;
+
+	if (!have_faults() || !have_ghost()) {
+		msg("  SKIP: needs failslab, fail_page_alloc (kpatch/build-kernel --config sanitize) "
+		    "and ghost swapfiles\n");
+		return 0;
+	}
+	/* Only a ghost: a page zswap could not store stays in memory */
+	nareas = swap_areas(areas, 8);
+	for (int i = 0; i < nareas; i++)
+		if (swapoff(areas[i].name))
+			die("swapoff %s: %s", areas[i].name, strerror(errno));
+	ghost_create(GHOST, "256M");
+	if (swapon(GHOST, 0))
+		die("swapon " GHOST ": %s", strerror(errno));
+	param_set("dedup", "1");
+	for (size_t r = 0; r < sizeof(rounds) / sizeof(rounds[0]); r++) {
+		struct fault_arg a = { .n = 2048 };
+		long long slab0, page0;
+
+		param_set("dedup_scope", rounds[r].scope);
+		cg_create(&cg, "faults");
+		a.scope = strcmp(rounds[r].scope, "global") ? cg.id : 0;
+		faults_arm(rounds[r].slab, rounds[r].page);
+		slab0 = faults_injected(FAILSLAB);
+		page0 = faults_injected(FAILPAGE);
+		ret |= run_in(&cg, fault_child, &a);
+		msg("  round %zu (%s scope, failslab %d %%, fail_page_alloc %d %%): "
+		    "%lld slab and %lld page allocations failed\n", r, rounds[r].scope,
+		    rounds[r].slab, rounds[r].page, faults_injected(FAILSLAB) - slab0,
+		    faults_injected(FAILPAGE) - page0);
+		/* A round that injected nothing tested nothing */
+		check(!rounds[r].slab || faults_injected(FAILSLAB) > slab0,
+		      "no slab allocation failed in round %zu", r);
+		check(!rounds[r].page || faults_injected(FAILPAGE) > page0,
+		      "no page allocation failed in round %zu", r);
+		faults_disarm();
+		cg_destroy(&cg);
+	}
+	if (swapoff(GHOST))
+		die("swapoff " GHOST ": %s", strerror(errno));
+	unlink(GHOST);
+	for (int i = 0; i < nareas; i++)
+		if (swapon(areas[i].name, 0))
+			die("swapon %s: %s", areas[i].name, strerror(errno));
+	return ret;
+}
+
 /* ---------- test: concurrent stress ---------- */
 
 struct stress_arg {
@@ -2046,6 +2271,9 @@ static void usage(FILE *f)
 "  toggle           dedup off/on and compressor change with shared objects\n"
 "  writeback        memory.zswap.max writeback of shared objects\n"
 "  swapoff          swapoff with shared objects, then swapon\n"
+"  faults           allocations on the store path failed at random (failslab,\n"
+"                   fail_page_alloc; sanitize kernels) on a ghost swapfile: the\n"
+"                   index holds exactly the pages that were stored, all read back\n"
 "  ghost            a ghost swapfile on tmpfs (7.2 series): headers refused,\n"
 "                   /proc/swaps, the mixes, a full pool, memory.max,\n"
 "                   swapoff, writeback beside a RAM disk; nothing written\n"
@@ -2097,6 +2325,8 @@ static int run(const char *t, int argc, char **argv)
 		ret = test_swapoff();
 	else if (!strcmp(t, "ghost"))
 		ret = test_ghost();
+	else if (!strcmp(t, "faults"))
+		ret = test_faults();
 	else if (!strcmp(t, "folios"))
 		ret = test_folios();
 	else if (!strcmp(t, "raw"))
@@ -2140,7 +2370,7 @@ int main(int argc, char **argv)
 		"mix", "mix-global", "mix-root", "mix-off", "scopes", "collide",
 		"toggle", "folios", "raw", "charge", "limit", "rmdir",
 		"scope-flip",
-		"writeback", "swapoff", "ghost", "stress", "stress-toggle", "churn",
+		"writeback", "swapoff", "ghost", "faults", "stress", "stress-toggle", "churn",
 		"drain",
 	};
 	int opt, ret = 0;
