@@ -1,6 +1,6 @@
 // zdedup: statistics over a shadow index, and replaying traces into one.
 //
-// Definitions (DESIGN.md): logical pages = live stored slots; distinct = live
+// Definitions (README.md, Glossary): logical pages = live stored slots; distinct = live
 // distinct contents (per scope); dedup ratio = logical / distinct (1.0 when
 // nothing is stored); saved = compressed bytes that sharing avoids.
 #pragma once
