@@ -146,22 +146,25 @@ static __always_inline __u64 page_kaddr(__u64 page)
 /*
  * Ghost swapfiles (the 7.2 series, SWP_GHOST): swap areas that only zswap
  * backs, so a page zswap refuses stays in memory.  The loader sets the flag's
- * value from the kernel's BTF (0: the kernel has none, and the read below is
- * dead code).  swap_info[] is the kernel's array of areas by swap type; it
- * resolves as a typeless ksym (kallsyms, CONFIG_KALLSYMS_ALL).
+ * value from the kernel's BTF and the address of swap_info[], the kernel's
+ * array of areas by swap type, from /proc/kallsyms (CONFIG_KALLSYMS_ALL);
+ * either 0 makes the read below dead code.  The loader looks the address up
+ * itself rather than through a ksym: a name a module also uses would make
+ * libbpf refuse the whole object.
  */
 const volatile __u64 swp_ghost_flag;
-extern const void swap_info __ksym __weak;
+const volatile __u64 swap_info_addr;
 
 /* Is @slot (a swp_entry_t value) on a ghost swapfile? */
 static __always_inline bool slot_on_ghost(__u64 slot)
 {
 	struct swap_info_struct *si = NULL;
-	__u64 type = slot >> 58;	/* swp_type() on x86-64 */
+	__u64 type = slot >> 58;	/* swp_type() on 64-bit */
 
-	if (!swp_ghost_flag || !&swap_info || type >= 32)	/* MAX_SWAPFILES */
+	/* 32: an upper bound of MAX_SWAPFILES (the read is checked anyway) */
+	if (!swp_ghost_flag || !swap_info_addr || type >= 32)
 		return false;
-	if (bpf_probe_read_kernel(&si, sizeof(si), (const char *)&swap_info + type * sizeof(si)) ||
+	if (bpf_probe_read_kernel(&si, sizeof(si), (const void *)(swap_info_addr + type * sizeof(si))) ||
 	    !si)
 		return false;
 	return BPF_CORE_READ(si, flags) & swp_ghost_flag;

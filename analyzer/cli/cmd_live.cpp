@@ -109,7 +109,10 @@ Action add_live(CLI::App& app) {
   c->footer(
       "Needs root (CAP_BPF+CAP_PERFMON), BTF, fentry/fexit or kprobes, and zswap enabled; where\n"
       "one is missing it says which (exit 4) and suggests 'zdedup scan' or tests/vm/vm-run.\n"
-      "The first line (JSON: \"attach\") says whether fentry/fexit or kprobe/kretprobe probes run.\n"
+      "The first line (JSON: \"attach\") says whether fentry/fexit or kprobe/kretprobe probes run;\n"
+      "the second (JSON: \"swap\") names the swap areas and their backend (none, device, ghost,\n"
+      "ghost+device). On ghost swapfiles, events.stores_rejected_ghost counts the pages zswap refused\n"
+      "that stayed in memory.\n"
       "--sample N: saved bytes of contents whose compressed size the kernel does not expose\n"
       "are estimated from the mean zstd size of the sampled pages (\"size_estimate\").\n"
       "Columns: events per interval (stores, rejects, loads, invalidates) | cumulative live\n"

@@ -34,19 +34,21 @@ Action add_scan(CLI::App& app) {
   c->add_option("--top", o->top, "Most shared contents to list (0 to 1000000)")
       ->capture_default_str()
       ->check(whole_number(0, kMaxTop));
-  c->add_option("--sample", o->sample_every,
+  CLI::Option* sample = c->add_option("--sample", o->sample_every,
                 "Compress every Nth non-zero page with zstd to estimate pool size")
       ->capture_default_str()
       ->check(whole_number(1, std::uint64_t{1} << 30));
   // The name before live and scan shared one (0.2); kept, unlisted, until 0.3.
   c->add_option("--sample-every", o->sample_every)
       ->check(whole_number(1, std::uint64_t{1} << 30))
+      ->excludes(sample)
       ->group("");
   c->add_flag("--no-progress,-q", o->quiet, "No progress line on the terminal");
   c->footer(
       "Counts pages, zero pages, distinct non-zero contents and dedup ratio =\n"
       "(pages - zero pages) / distinct. A file whose size is not a multiple of 4096\n"
-      "has its tail reported as tail_bytes. Reading another user's process needs root.\n\n"
+      "has its tail reported as tail_bytes. Reading another user's process needs root.\n"
+      "The second line (JSON: \"swap\") names the host's swap areas and their backend.\n\n"
       "Examples:\n"
       "  zdedup scan --pid $(pidof postgres | tr ' ' '\\n' | head -1)\n"
       "  zdedup scan --all --json > fleet-host.json\n"

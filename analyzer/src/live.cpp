@@ -21,6 +21,8 @@ EventCounters minus(const EventCounters& a, const EventCounters& b) {
   return d;
 }
 
+// A swapfile's path need not be UTF-8: invalid bytes become U+FFFD rather
+// than an exception that would stop the recording before it starts.
 std::string trace_meta(const HostSupport& h, const LiveOptions& o) {
   utsname u{};
   uname(&u);
@@ -32,7 +34,7 @@ std::string trace_meta(const HostSupport& h, const LiveOptions& o) {
                         {"dedup_patch", h.dedup_patch},
                         {"swap", to_json(h.swap)},
                         {"filter_scope", o.probe.filter_scope}}
-      .dump();
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace

@@ -149,13 +149,32 @@ json to_json(const SwapAreas& s) {
   return j;
 }
 
+namespace {
+// A path for a one-line header: bytes outside printable ASCII (and the
+// backslash) as \ooo, so that a hostile name can neither break the line nor
+// reach the terminal.
+std::string printable_path(const std::string& path) {
+  std::string out;
+  for (unsigned char c : path) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\%03o", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+}  // namespace
+
 std::string describe_swap(const SwapAreas& s) {
   if (!s.known) return "unknown (" + s.problem + ")";
   if (s.areas.empty()) return "none (zswap cannot store anything without a swap area)";
   std::string out;
   for (const SwapArea& a : s.areas) {
     if (!out.empty()) out += ", ";
-    out += (a.type == "ghost" ? "ghost swapfile " : a.type + " ") + a.path + " (" +
+    out += (a.type == "ghost" ? "ghost swapfile " : a.type + " ") + printable_path(a.path) + " (" +
            format_bytes(a.size_kib * 1024) + (a.type == "ghost" ? ", zswap only)" : ")");
   }
   return out;

@@ -176,16 +176,24 @@ std::uint64_t enumerator_value(const struct btf* btf, const char* name) {
   return 0;
 }
 
-// Does /proc/kallsyms list data symbol @name (CONFIG_KALLSYMS_ALL)?  libbpf
-// resolves typeless ksyms from there.
-bool kallsyms_has(const std::string& name) {
+// The address of kernel symbol @name in /proc/kallsyms, 0 when it is absent,
+// listed more than once (another object's symbol of the same name) or hidden
+// (kptr_restrict shows 0).  The list is about 200,000 lines: read once.
+std::uint64_t kallsyms_address(const std::string& name) {
   std::ifstream in("/proc/kallsyms");
-  std::string addr, kind, sym;
-  while (in >> addr >> kind >> sym) {
-    if (sym == name) return true;
-    in.ignore(256, '\n');  // a module name may follow
+  std::string line;
+  std::uint64_t found = 0;
+  int seen = 0;
+  while (std::getline(in, line)) {
+    const std::size_t sp1 = line.find(' '), sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp2 == std::string::npos) continue;
+    const std::size_t end = line.find_first_of(" \t", sp2 + 1);
+    if (line.compare(sp2 + 1, end == std::string::npos ? std::string::npos : end - sp2 - 1, name) != 0)
+      continue;
+    found = std::strtoull(line.c_str(), nullptr, 16);
+    ++seen;
   }
-  return false;
+  return seen == 1 ? found : 0;
 }
 
 }  // namespace
@@ -225,11 +233,13 @@ HostSupport probe_host() {
     h.load_returns_int = ret && std::strcmp(btf__name_by_offset(btf, ret->name_off), "int") == 0;
   }
   if (const std::uint64_t ghost = enumerator_value(btf, "SWP_GHOST")) {
-    if (kallsyms_has("swap_info"))
+    h.swap_info_addr = kallsyms_address("swap_info");
+    if (h.swap_info_addr)
       h.swp_ghost_flag = ghost;
     else
-      h.ghost_untracked = "the kernel has ghost swapfiles but /proc/kallsyms lacks swap_info "
-                          "(CONFIG_KALLSYMS_ALL): ghost-bound stores are not told apart";
+      h.ghost_untracked = "the kernel has ghost swapfiles but /proc/kallsyms gives no single "
+                          "address for swap_info (CONFIG_KALLSYMS_ALL off, or kptr_restrict): "
+                          "ghost-bound stores are not told apart";
   }
   btf__free(btf);
   return h;
@@ -266,6 +276,7 @@ struct Probe::Impl {
     skel->rodata->filter_scope = o.filter_scope;
     skel->rodata->load_returns_int = h.load_returns_int;
     skel->rodata->swp_ghost_flag = h.swp_ghost_flag;
+    skel->rodata->swap_info_addr = h.swap_info_addr;
     skel->rodata->sample_every = o.sample_every;
     // Benchmark hook: the kernel's default wakeup after (nearly) every event,
     // to measure what batching saves (bench/README.md, probe overhead).

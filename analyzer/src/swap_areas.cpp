@@ -1,6 +1,7 @@
 #include "zdedup/swap_areas.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <sstream>
 
@@ -95,6 +96,13 @@ SwapAreas parse_swap_areas(const std::string& text) {
         !parse_u64(size, a.size_kib) || !parse_u64(used, a.used_kib) ||
         !parse_i64(prio, a.priority))
       return unknown("/proc/swaps line " + std::to_string(n) + " is not 'name type size used priority'");
+    // swap_show() prints these three (and only ghost on the 7.2 series)
+    if (type != "partition" && type != "file" && type != "ghost")
+      return unknown("/proc/swaps line " + std::to_string(n) + " has swap type '" + type +
+                     "', not partition, file or ghost");
+    // KiB of a 64-bit byte count: beyond it no kernel's size fits
+    if (a.size_kib > (UINT64_MAX >> 10) || a.used_kib > a.size_kib)
+      return unknown("/proc/swaps line " + std::to_string(n) + " has impossible sizes");
     a.type = type;
     s.areas.push_back(std::move(a));
   }

@@ -2,6 +2,7 @@
 from the inputs' known construction, never by calling the code under test."""
 import json
 import pathlib
+import re
 import os
 import signal
 import struct
@@ -79,7 +80,9 @@ def test_scan_names_the_hosts_swap_areas(tmp_path, zdedup):
     f = tmp_path / "one.raw"
     f.write_bytes(b"x" * 4096)
     lines = pathlib.Path("/proc/swaps").read_text().splitlines()[1:]
-    want = [(x[0], x[1], int(x[2]) * 1024) for x in (line.split() for line in lines)]
+    # the kernel writes space, tab, newline and backslash in names as \ooo
+    unescape = lambda name: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), name)
+    want = [(unescape(x[0]), x[1], int(x[2]) * 1024) for x in (line.split() for line in lines)]
     got = json.loads(zdedup("scan", "--json", "-q", f, check=0).stdout)["swap"]
     assert [(a["path"], a["type"], a["size_bytes"]) for a in got["areas"]] == want
     assert got["backend"] == ("none" if not want else

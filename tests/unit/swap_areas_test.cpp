@@ -52,6 +52,15 @@ TEST(SwapAreas, EscapedNames) {
   EXPECT_EQ(s.areas[0].path, "/tmp/my swap\\x");
 }
 
+TEST(SwapAreas, HostileNamesStayOnOneLineAndValidJson) {
+  // A name with a newline, an escape sequence and bytes that are not UTF-8.
+  SwapAreas s = parse_swap_areas(std::string(kHeader) + "/tmp/a\\012b\\033[2J\\377 file 4 0 -2\n");
+  ASSERT_TRUE(s.known) << s.problem;
+  EXPECT_EQ(s.areas[0].path, "/tmp/a\nb\x1b[2J\xff");
+  EXPECT_EQ(describe_swap(s), "file /tmp/a\\012b\\033[2J\\377 (4.00 KiB)");
+  EXPECT_EQ(json_text(to_json(s), -1).find('\n'), std::string::npos);  // no exception either
+}
+
 TEST(SwapAreas, HostileInputIsUnknownNotHalfParsed) {
   const std::string h = kHeader;
   const std::pair<std::string, std::string> cases[] = {
@@ -64,6 +73,9 @@ TEST(SwapAreas, HostileInputIsUnknownNotHalfParsed) {
       {h + "/a\\04 file 12 0 -2\n", "line 2"},  // a cut escape
       {h + "/a\\999 file 12 0 -2\n", "line 2"},
       {h + "/a file 12 0 -2\n/b file 1x 0 -2\n", "line 3"},
+      {h + "/a tape 12 0 -2\n", "swap type 'tape'"},             // no such type
+      {h + "/a file 12 13 -2\n", "impossible sizes"},             // more used than there is
+      {h + "/a file 18446744073709551615 0 -2\n", "impossible sizes"},  // bytes past 64 bits
   };
   for (const auto& [text, why] : cases) {
     SwapAreas s = parse_swap_areas(text);

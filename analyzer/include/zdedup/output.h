@@ -31,7 +31,9 @@ nlohmann::json to_json(const ScanResult& r);
 nlohmann::json to_json(const DropCauses& c);
 // {"backend": ..., "areas": [...]} or, when unknown, {"backend": "unknown", "problem": ...}
 nlohmann::json to_json(const SwapAreas& s);
-// One line for the text headers: "ghost swapfile /run/g (1.00 GiB, no block device)", ...
+// One line for the text headers: "ghost swapfile /run/g (1024 MiB, zswap only)", ...
+// Bytes of a path that are not printable ASCII are shown as \ooo, as the
+// kernel escapes names in /proc/swaps.
 std::string describe_swap(const SwapAreas& s);
 // The same for the probes' host, with what it cannot tell apart there.
 std::string describe_swap(const HostSupport& h);

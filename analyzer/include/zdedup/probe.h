@@ -64,6 +64,7 @@ struct HostSupport {
   // SWP_GHOST's value in the kernel's BTF (the 7.2 series' ghost swapfiles),
   // 0 when the kernel has none: store events then carry ZDEDUP_F_GHOST.
   std::uint64_t swp_ghost_flag = 0;
+  std::uint64_t swap_info_addr = 0;  // the kernel's swap_info[] (kallsyms), with it
   std::string ghost_untracked;  // why swp_ghost_flag is 0 on a kernel that has SWP_GHOST
   SwapAreas swap;             // /proc/swaps when the probes attached
   bool kprobes = false;       // kprobe PMU or tracefs kprobe_events (CONFIG_KPROBES)

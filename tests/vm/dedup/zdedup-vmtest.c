@@ -1809,10 +1809,7 @@ static void faults_arm(int slab_pct, int page_pct)
 {
 	char v[32];
 
-	snprintf(v, sizeof(v), "%d", slab_pct);
-	fault_set(FAILSLAB, "probability", v);
-	snprintf(v, sizeof(v), "%d", page_pct);
-	fault_set(FAILPAGE, "probability", v);
+	/* The filters first, the probability last: no window fails anyone else */
 	snprintf(v, sizeof(v), "%lld", FAULT_TIMES);
 	for (int i = 0; i < 2; i++) {
 		const char *dir = i ? FAILPAGE : FAILSLAB;
@@ -1827,6 +1824,10 @@ static void faults_arm(int slab_pct, int page_pct)
 	fault_set(FAILSLAB, "cache-filter", "Y");
 	fault_set(FAILPAGE, "ignore-gfp-highmem", "N");
 	fault_set(FAILPAGE, "min-order", "0");
+	snprintf(v, sizeof(v), "%d", slab_pct);
+	fault_set(FAILSLAB, "probability", v);
+	snprintf(v, sizeof(v), "%d", page_pct);
+	fault_set(FAILPAGE, "probability", v);
 }
 
 /* Failures injected since faults_arm(), per attribute */
@@ -1844,9 +1845,14 @@ static void faults_disarm(void)
 	fault_set(FAILPAGE, "probability", "0");
 }
 
-static void make_it_fail(bool on)
+/*
+ * @fd: /proc/self/make-it-fail, opened before failing starts: an open() while
+ * this task fails allocations could itself fail.
+ */
+static void make_it_fail(int fd, bool on)
 {
-	must_write("/proc/self/make-it-fail", on ? "1" : "0");
+	if (pwrite(fd, on ? "1" : "0", 1, 0) != 1)
+		die("write /proc/self/make-it-fail: %s", strerror(errno));
 }
 
 struct fault_arg {
@@ -1866,6 +1872,7 @@ static int fault_child(void *p)
 {
 	struct fault_arg *a = p;
 	long n = a->n, stored, d, bad, k = 0;
+	int mif;
 	uint64_t *content = make_mix(n, (uint64_t)getpid() << 32 ^ 0xfa17), *in;
 	bool *on_swap = calloc(n, sizeof(*on_swap));
 	unsigned char *resident = calloc(n, 1);
@@ -1882,10 +1889,14 @@ static int fault_child(void *p)
 	for (long i = 0; i < n; i++)
 		fill(mem + i * PAGE, content[i]);
 
-	make_it_fail(true);
+	mif = open("/proc/self/make-it-fail", O_WRONLY);
+	if (mif < 0)
+		die("open /proc/self/make-it-fail: %s", strerror(errno));
+	make_it_fail(mif, true);
 	for (int tries = 0; tries < 3; tries++)
 		madvise(mem, n * PAGE, MADV_PAGEOUT);
-	make_it_fail(false);
+	make_it_fail(mif, false);
+	close(mif);
 
 	/*
 	 * A page zswap refused stays in the swap cache behind its swap PTE:
