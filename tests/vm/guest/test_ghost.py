@@ -23,6 +23,15 @@ def proc_swaps():
     return [(f[0], f[1]) for f in (line.split() for line in lines)]
 
 
+def ghost_used_pages():
+    """Slots in use on the ghost swapfile, by the kernel's count."""
+    for line in pathlib.Path("/proc/swaps").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[0] == str(GHOST):
+            return int(f[3]) // 4
+    raise AssertionError(f"{GHOST} not in /proc/swaps")
+
+
 @pytest.fixture
 def ghost():
     """A 64 MiB ghost swapfile beside vm-run's RAM disk, at a higher
@@ -71,25 +80,33 @@ def test_refused_ghost_stores_are_counted_and_stay_in_memory(ghost, cgroup):
     host-wide count, so it is matched against the host-wide probe count."""
     everywhere = Live()
     mine = Live("-c", cgroup.path)
+    used0 = ghost_used_pages()
     room = Workload(cgroup, 4, "distinct")
     try:
-        room.reclaim_all()  # with room in zswap: stored on the ghost's slots
+        # With room in zswap, stored: on the ghost's slots, or on the RAM
+        # disk's where a CPU still holds a swap cluster of it from an earlier
+        # test (7.2 allocates from a CPU's cached cluster before the
+        # priority list).
+        room.reclaim_all()
         s = mine.settle()
+        on_ghost = ghost_used_pages() - used0
     finally:
         room.stop()
     assert s["drops"] == 0
-    assert s["events"]["stores_ghost"] >= room.truth["pages"], s["events"]
+    assert 0 < s["events"]["stores_ghost"] == on_ghost, (s["events"], on_ghost)
     assert s["events"]["stores_rejected_ghost"] == 0, s["events"]
 
     all0 = everywhere.settle()["events"]["stores_rejected_ghost"]
     mine0 = mine.settle()["events"]["stores_rejected_ghost"]
     kept0 = zswap_counter("ghost_kept_pages")
     cgroup.write("memory.zswap.max", "0")
-    refused = Workload(cgroup, 4, "distinct")
+    # 8 MiB: more than the cached clusters (512 slots per CPU) can hold, so
+    # that some pages are bound for the ghost whatever the CPUs cached.
+    refused = Workload(cgroup, 8, "distinct")
     try:
         for _ in range(5):
             try:
-                cgroup.write("memory.reclaim", "4M")
+                cgroup.write("memory.reclaim", "8M")
             except OSError:
                 pass  # EAGAIN: the pages stayed, as they must
         check = refused.verify()
