@@ -1528,6 +1528,24 @@ static void refused_header(const char *what, size_t file_size, uint32_t version,
 	unlink(GHOST "-bad");
 }
 
+/*
+ * @n pages of distinct contents @base + i (recorded in @content), with
+ * everything mapped before locked in memory: only these pages can go to swap.
+ */
+static char *map_distinct_locked(long n, uint64_t base, uint64_t *content)
+{
+	char *mem;
+
+	if (mlockall(MCL_CURRENT))
+		die("mlockall: %s", strerror(errno));
+	mem = map_pages(n);
+	for (long i = 0; i < n; i++) {
+		content[i] = base + i;
+		fill(mem + i * PAGE, content[i]);
+	}
+	return mem;
+}
+
 /* @n distinct pages pushed at a full pool: all stay in memory, intact */
 static int ghost_full_child(void *p)
 {
@@ -1535,15 +1553,8 @@ static int ghost_full_child(void *p)
 	long n = 1024, left, bad;
 	long long out0;
 	uint64_t *content = malloc(n * sizeof(*content));
-	char *mem;
+	char *mem = map_distinct_locked(n, 0x6405700000ULL, content);
 
-	if (mlockall(MCL_CURRENT))
-		die("mlockall: %s", strerror(errno));
-	mem = map_pages(n);
-	for (long i = 0; i < n; i++) {
-		content[i] = 0x6405700000ULL + i;
-		fill(mem + i * PAGE, content[i]);
-	}
 	out0 = vmstat("zswpout");
 	/*
 	 * The pages stay in the swap cache, behind swap PTEs: pagemap calls
@@ -1607,16 +1618,9 @@ static int ghost_shrink_child(void *p)
 	long long wb0, out0, wb, out;
 	uint64_t *content = malloc(n * sizeof(*content));
 	char path[320], val[32];
-	char *mem;
-
 	/* Only the range may go to swap: the bound below counts its pages */
-	if (mlockall(MCL_CURRENT))
-		die("mlockall: %s", strerror(errno));
-	mem = map_pages(n);
-	for (long i = 0; i < n; i++) {
-		content[i] = 0x6405800000ULL + i;
-		fill(mem + i * PAGE, content[i]);
-	}
+	char *mem = map_distinct_locked(n, 0x6405800000ULL, content);
+
 	left = page_out(mem, n);
 	on_ghost = ghost_used_kib() / (PAGE / 1024);
 	msg("  shrinker, ghost + RAM disk: %ld pages out, %ld on ghost slots\n",
