@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "zdedup/cgroups.h"
 #include "zdedup/input.h"
 #include "zdedup/error.h"
 #include "zdedup/live.h"
@@ -19,19 +20,6 @@ void on_signal(int) { g_stop = 1; }
 void install_signals() {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-}
-
-// -c accepts a cgroup id or a cgroup v2 directory (its inode number is the id).
-std::uint64_t cgroup_id(const std::string& arg) {
-  if (arg.empty()) return 0;
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(arg.c_str(), &end, 10);
-  if (end && *end == '\0') return v;
-  std::string path = arg[0] == '/' ? arg : "/sys/fs/cgroup/" + arg;
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0)
-    throw Error(Exit::bad_input, "no such cgroup: " + arg + " (looked at " + path + ")");
-  return st.st_ino;
 }
 
 // --ring-size: bytes, optionally with a K, M or G suffix (powers of 1024).

@@ -17,6 +17,7 @@ Action add_scan(CLI::App& app) {
     std::string prometheus;
     std::size_t top = 10;
     std::size_t sample_every = 64;
+    std::vector<std::string> domains;
     bool quiet = false;
   };
   auto o = std::make_shared<Opts>();
@@ -43,21 +44,31 @@ Action add_scan(CLI::App& app) {
       ->check(whole_number(1, std::uint64_t{1} << 30))
       ->excludes(sample)
       ->group("");
+  c->add_option("--domain", o->domains,
+                "Count this cgroup's subtree as one dedup domain (memory.zswap.dedup=domain; "
+                "repeatable)")
+      ->allow_extra_args(false);
   c->add_flag("--no-progress,-q", o->quiet, "No progress line on the terminal");
   c->footer(
       "Counts pages, zero pages, distinct non-zero contents and dedup ratio =\n"
       "(pages - zero pages) / distinct. A file whose size is not a multiple of 4096\n"
       "has its tail reported as tail_bytes. Reading another user's process needs root.\n"
-      "The second line (JSON: \"swap\") names the host's swap areas and their backend.\n\n"
+      "The second line (JSON: \"swap\") names the host's swap areas and their backend.\n"
+      "Those figures are the global scope (everyone shares). zswap shares a page only in\n"
+      "its scope: processes get a table (JSON: \"scopes\") of the duplicates in the memcg\n"
+      "scope (within each cgroup, the default) and, with --domain, when the subtrees of\n"
+      "those cgroups share inside (a domain inside a domain is its own; JSON: \"domains\").\n\n"
       "Examples:\n"
       "  zdedup scan --pid $(pidof postgres | tr ' ' '\\n' | head -1)\n"
       "  zdedup scan --all --json > fleet-host.json\n"
       "  zdedup scan /var/crash/core.1234 --top 5\n"
+      "  zdedup scan --all --domain tenant-a.slice --domain ci.slice\n"
       "  zdedup scan --all --prometheus /var/lib/prometheus/node-exporter/zdedup.prom -q");
   return [o]() {
     ScanOptions so;
     so.top_n = o->top;
     so.sample_every = o->sample_every;
+    so.domains = o->domains;
     bool drew = false;
     if (!o->quiet && progress_wanted())
       so.progress = [&drew](const ScanProgress& p) {

@@ -166,4 +166,25 @@ std::uint64_t parse_byte_size(const std::string& text, const std::string& option
   return static_cast<std::uint64_t>(v) << shift;
 }
 
+bool unescape_octal(const std::string& in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '\\') {
+      out += in[i];
+      continue;
+    }
+    if (i + 3 >= in.size()) return false;
+    int v = 0;
+    for (int k = 1; k <= 3; ++k) {
+      const char c = in[i + k];
+      if (c < '0' || c > '7') return false;
+      v = v * 8 + (c - '0');
+    }
+    if (v > 0xff) return false;
+    out += static_cast<char>(v);
+    i += 3;
+  }
+  return true;
+}
+
 }  // namespace zdedup

@@ -217,6 +217,29 @@ json to_json(const ScanResult& r) {
                        {"status", s.status}});
   json top = json::array();
   for (const SharedPage& p : r.top) top.push_back({{"hash", format_hash(p.hash)}, {"pages", p.pages}});
+  const double mean = r.mean_compressed_page();
+  auto scope = [&](std::uint64_t distinct) {
+    const std::uint64_t dup = r.nonzero_pages() - distinct;
+    return json{{"distinct", distinct},
+                {"duplicate_pages", dup},
+                {"dedup_ratio", dedup_ratio(r.nonzero_pages(), distinct)},
+                {"est_saved_bytes", static_cast<std::uint64_t>(mean * double(dup) + 0.5)}};
+  };
+  json scopes = {{"global", scope(r.distinct)}, {"memcg", scope(r.distinct_memcg)}};
+  json domains = json::array();
+  if (!r.domains.empty()) {
+    scopes["domains"] = scope(r.distinct_domains);
+    for (const ScanDomain& d : r.domains)
+      domains.push_back({{"cgroup", d.cgroup},
+                         {"id", d.id},
+                         {"processes", d.processes},
+                         {"nonzero_pages", d.nonzero_pages},
+                         {"distinct", d.distinct},
+                         {"duplicate_pages", d.duplicate_pages()},
+                         {"dedup_ratio", dedup_ratio(d.nonzero_pages, d.distinct)},
+                         {"est_saved_bytes",
+                          static_cast<std::uint64_t>(mean * double(d.duplicate_pages()) + 0.5)}});
+  }
   return json{{"tool", "zdedup"},
               {"command", "scan"},
               {"schema", kJsonSchema},
@@ -230,6 +253,9 @@ json to_json(const ScanResult& r) {
               {"tail_bytes", r.tail_bytes},
               {"partial_pages", r.partial_pages},
               {"swapped_pages", r.swapped_pages},
+              {"cgroups", r.cgroups},
+              {"scopes", scopes},
+              {"domains", domains},
               {"processes_skipped", r.processes_skipped},
               {"kernel_threads", r.kernel_threads},
               {"sample",
@@ -426,6 +452,28 @@ std::string render_table(const ScanResult& r) {
     s += row("est. dedup saving",
              format_bytes(r.est_compressed_bytes() - r.est_dedup_compressed_bytes()));
   }
+  // The rows above are the global scope; zswap shares only within a scope.
+  if (r.cgroups) {
+    s += fmt("sharing in zswap, by scope (%" PRIu64 " cgroup%s):\n", r.cgroups,
+             r.cgroups == 1 ? "" : "s");
+    s += fmt("  %-34s %14s %8s %12s\n", "scope", "duplicates", "ratio", "est. saved");
+    auto scope_row = [&](const std::string& name, std::uint64_t pages, std::uint64_t distinct) {
+      const std::uint64_t dup = pages - distinct;
+      const std::string saved =
+          r.sampled_pages ? format_bytes(static_cast<std::uint64_t>(r.mean_compressed_page() * double(dup)))
+                          : std::string("-");
+      s += fmt("  %-34s %14s %8.3f %12s\n", name.c_str(), num(dup).c_str(),
+               dedup_ratio(pages, distinct), saved.c_str());
+    };
+    scope_row("global (everyone shares)", r.nonzero_pages(), r.distinct);
+    scope_row("memcg (the default)", r.nonzero_pages(), r.distinct_memcg);
+    if (!r.domains.empty()) {
+      scope_row("these domains, memcg elsewhere", r.nonzero_pages(), r.distinct_domains);
+      for (const ScanDomain& d : r.domains)
+        scope_row(fmt("  domain %s (%" PRIu64 " proc.)", d.cgroup.c_str(), d.processes),
+                  d.nonzero_pages, d.distinct);
+    }
+  }
   if (r.swapped_pages) s += row("swapped out", num(r.swapped_pages), "pages on swap, not read");
   if (r.partial_pages)
     s += row("partial pages", num(r.partial_pages),
@@ -516,6 +564,14 @@ std::string render_prometheus(const ScanResult& r) {
   metric("zdedup_scan_dedup_ratio", "Non-zero pages per distinct content.", r.dedup_ratio());
   metric("zdedup_scan_est_saved_bytes", "Estimated compressed bytes dedup would save.",
          double(r.est_compressed_bytes() - r.est_dedup_compressed_bytes()));
+  o << "# HELP zdedup_scan_scope_duplicate_pages Duplicate pages zswap would share in each scope "
+       "(global, memcg, domains: the --domain cgroups).\n"
+       "# TYPE zdedup_scan_scope_duplicate_pages gauge\n";
+  o << "zdedup_scan_scope_duplicate_pages{scope=\"global\"} " << r.duplicate_pages() << '\n';
+  o << "zdedup_scan_scope_duplicate_pages{scope=\"memcg\"} " << r.duplicate_pages_memcg() << '\n';
+  if (!r.domains.empty())
+    o << "zdedup_scan_scope_duplicate_pages{scope=\"domains\"} " << r.duplicate_pages_domains()
+      << '\n';
   return o.str();
 }
 

@@ -249,6 +249,38 @@ Scanner::Scanner(ScanOptions options)
       sizes_(std::make_unique<SizeEstimator>("zstd")) {
   if (!opt_.sample_every) opt_.sample_every = 1;
   r_.sample_every = opt_.sample_every;
+  std::vector<Cgroup> domains;
+  for (const std::string& d : opt_.domains) {
+    Cgroup cg = find_cgroup(d);
+    for (const Cgroup& o : domains)
+      if (o.id == cg.id) throw Error(Exit::bad_input, "--domain " + d + " given twice");
+    domains.push_back(cg);
+    ScanDomain sd;
+    sd.cgroup = cg.path;
+    sd.id = cg.id;
+    r_.domains.push_back(sd);
+  }
+  domains_ = DomainMap(std::move(domains));
+}
+
+void Scanner::enter_process_scopes(pid_t pid) {
+  enter_scopes(process_cgroup(pid));
+  if (domain_ >= 0) ++r_.domains[static_cast<std::size_t>(domain_)].processes;
+}
+
+void Scanner::enter_scopes(const std::optional<std::string>& cg) {
+  // Scope keys: 0 for sources without a cgroup, else the cgroup's path,
+  // hashed (a cgroup's ID would need one more stat per process; the path is
+  // what /proc/PID/cgroup gives).
+  memcg_key_ = cg ? std::hash<std::string>{}(*cg) | 1 : 0;
+  domain_key_ = memcg_key_;
+  domain_ = -1;
+  if (cg) cgroups_.insert(*cg);
+  if (cg && !domains_.empty()) {
+    domain_ = domains_.domain_of(*cg);
+    // even keys: never a cgroup's (odd), never the no-cgroup scope (0)
+    if (domain_ >= 0) domain_key_ = std::uint64_t(domain_ + 1) << 1;
+  }
 }
 
 Scanner::~Scanner() = default;
@@ -277,6 +309,16 @@ void Scanner::feed_pages(const unsigned char* data, std::size_t pages, ScanSourc
     }
     auto [v, inserted] = counts_.insert(h, 0);
     ++*v;
+    if (memcg_contents_.insert(h ^ mix64(memcg_key_), 0).second) ++r_.distinct_memcg;
+    if (!domains_.empty()) {
+      const bool fresh = domain_contents_.insert(h ^ mix64(domain_key_), 0).second;
+      r_.distinct_domains += fresh;
+      if (domain_ >= 0) {
+        ScanDomain& d = r_.domains[static_cast<std::size_t>(domain_)];
+        ++d.nonzero_pages;
+        d.distinct += fresh;
+      }
+    }
     // The one estimator (size_estimate.h) live --sample uses too.
     if (nonzero_seen_++ % opt_.sample_every == 0) sizes_->add(p);
   }
@@ -284,11 +326,13 @@ void Scanner::feed_pages(const unsigned char* data, std::size_t pages, ScanSourc
   report_progress();
 }
 
-void Scanner::add_buffer(const void* data, std::size_t size, const std::string& name) {
+void Scanner::add_buffer(const void* data, std::size_t size, const std::string& name,
+                         const std::optional<std::string>& cgroup) {
   ScanSource src;
   src.name = name;
   src.kind = "buffer";
   current_ = name;
+  enter_scopes(cgroup);
   const auto* p = static_cast<const unsigned char*>(data);
   feed_pages(p, size / kPageSize, src);
   src.tail_bytes = size % kPageSize;
@@ -308,6 +352,7 @@ void Scanner::add_file(const std::string& path) {
   src.name = path;
   src.kind = "file";
   current_ = path;
+  enter_scopes(std::nullopt);
   bytes_total_ += in.size();
   ReadAhead reader(fd, kChunkPages * kPageSize);
   for (;;) {
@@ -447,6 +492,7 @@ void Scanner::add_pid(pid_t pid) {
   src.name = "pid " + std::to_string(pid) + " (" + read_comm(pid) + ")";
   current_ = src.name;
   bytes_total_ += rss_anon_bytes(pid);
+  enter_process_scopes(pid);
   switch (scan_pid(pid, src)) {
     case PidOutcome::ok:
       break;
@@ -488,6 +534,7 @@ void Scanner::add_all_processes() {
     src.kind = "pid";
     src.name = "pid " + std::to_string(p) + " (" + read_comm(p) + ")";
     current_ = src.name;
+    enter_process_scopes(p);
     switch (scan_pid(p, src)) {
       case PidOutcome::ok:
         break;
@@ -525,6 +572,8 @@ ScanResult Scanner::result() const {
     r.swapped_pages += s.swapped_pages;
   }
   r.distinct = counts_.size();
+  r.cgroups = cgroups_.size();
+  if (domains_.empty()) r.distinct_domains = r.distinct_memcg;
   std::vector<SharedPage> shared;
   counts_.for_each([&](std::uint64_t h, std::uint32_t n) {
     if (n > 1) shared.push_back({h, n});

@@ -18,28 +18,6 @@ constexpr std::size_t kMaxAreas = 32;
 // 32 lines of a PATH_MAX name each, escaped (4 bytes a character at worst).
 constexpr std::size_t kMaxSwapsBytes = 1 << 20;
 
-// seq_file_path() escapes " \t\n\\" in names as \ooo.
-bool unescape(const std::string& in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '\\') {
-      out += in[i];
-      continue;
-    }
-    if (i + 3 >= in.size()) return false;
-    int v = 0;
-    for (int k = 1; k <= 3; ++k) {
-      const char c = in[i + k];
-      if (c < '0' || c > '7') return false;
-      v = v * 8 + (c - '0');
-    }
-    if (v > 0xff) return false;
-    out += static_cast<char>(v);
-    i += 3;
-  }
-  return true;
-}
-
 bool parse_u64(const std::string& s, std::uint64_t& v) {
   if (s.empty() || s.size() > 20) return false;
   for (char c : s)
@@ -92,7 +70,7 @@ SwapAreas parse_swap_areas(const std::string& text) {
     std::istringstream f(line);
     std::string name, type, size, used, prio, extra;
     SwapArea a;
-    if (!(f >> name >> type >> size >> used >> prio) || (f >> extra) || !unescape(name, a.path) ||
+    if (!(f >> name >> type >> size >> used >> prio) || (f >> extra) || !unescape_octal(name, a.path) ||
         !parse_u64(size, a.size_kib) || !parse_u64(used, a.used_kib) ||
         !parse_i64(prio, a.priority))
       return unknown("/proc/swaps line " + std::to_string(n) + " is not 'name type size used priority'");

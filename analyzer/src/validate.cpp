@@ -54,7 +54,8 @@ std::map<std::pair<std::uint64_t, std::uint64_t>, KernelObject> parse_dedup_inde
   return out;
 }
 
-KernelIndex read_kernel_index(const std::string& debugfs, const std::string& params) {
+KernelIndex read_kernel_index(const std::string& debugfs, const std::string& params,
+                              const std::string& cgroups) {
   KernelIndex k;
   if (::access(debugfs.c_str(), R_OK) != 0)
     throw Error(Exit::unsupported, "cannot read " + debugfs +
@@ -73,7 +74,15 @@ KernelIndex read_kernel_index(const std::string& debugfs, const std::string& par
   read_file(params + "/dedup", on);
   k.global_scope = scope.rfind("global", 0) == 0;
   k.dedup_enabled = !on.empty() && (on[0] == 'Y' || on[0] == '1');
+  k.cgroup_scopes = read_cgroup_scopes(cgroups);
   return k;
+}
+
+std::uint64_t KernelIndex::scope_of(std::uint64_t scope) const {
+  if (shadow_global()) return 0;
+  auto it = cgroup_scopes.find(scope);
+  if (it != cgroup_scopes.end()) return it->second;
+  return global_scope ? 0 : scope;
 }
 
 Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const KernelIndex& kernel,
@@ -82,6 +91,23 @@ Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const Kernel
   v.slots_shadow = shadow.logical();
   v.objects_shadow = shadow.distinct();
   v.saved_shadow = shadow.saved_bytes();
+  // The shadow's contents in the kernel's scopes: a domain's cgroups merge,
+  // "off" cgroups are not indexed.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, KernelObject> seen;
+  std::uint64_t unsized = 0;
+  shadow.for_each_content([&](const ContentView& c) {
+    const std::uint64_t scope = kernel.scope_of(c.scope);
+    if (scope == kScopeOff) return;
+    KernelObject& o = seen[{scope, c.hash}];
+    o.refs += c.refs;
+    o.comp_len = c.comp_len;
+    unsized += !c.comp_len;
+  });
+  if (!kernel.cgroup_scopes.empty()) {
+    v.objects_shadow = seen.size();
+    v.saved_shadow = 0;
+    for (const auto& [key, o] : seen) v.saved_shadow += std::uint64_t(o.refs - 1) * o.comp_len;
+  }
   if (!kernel.present) {
     v.why = "this kernel has no zswap dedup patch (no debugfs zswap/dedup_index): nothing to validate";
     return v;
@@ -100,7 +126,7 @@ Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const Kernel
             std::to_string(shadow.counters().unknown_slots) + " loads/writebacks of unseen slots)";
     return v;
   }
-  if (shadow.global_scope() != kernel.global_scope) {
+  if (shadow.global_scope() != kernel.shadow_global()) {
     v.why = "the shadow index and the kernel use different dedup scopes";
     return v;
   }
@@ -121,14 +147,13 @@ Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const Kernel
                   v.objects_shadow, kernel.objects.size(), kernel.dedup_objects);
     diff(buf);
   }
-  if (!shadow.unsized_contents() && v.saved_shadow != v.saved_kernel) {
+  if (!unsized && v.saved_shadow != v.saved_kernel) {
     std::snprintf(buf, sizeof(buf), "saved bytes: shadow %" PRIu64 ", kernel dedup_saved_bytes %" PRIu64,
                   v.saved_shadow, v.saved_kernel);
     diff(buf);
   }
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint32_t> seen;
-  shadow.for_each_content([&](const ContentView& c) { seen[{c.scope, c.hash}] = c.refs; });
-  for (const auto& [key, refs] : seen) {
+  for (const auto& [key, o] : seen) {
+    const std::uint32_t refs = o.refs;
     auto it = kernel.objects.find(key);
     std::uint32_t kref = it == kernel.objects.end() ? 0 : it->second.refs;
     if (kref != refs) {
@@ -155,7 +180,7 @@ Validation validate_trace(const std::string& path, const std::string& debugfs,
                           const std::string& params, std::size_t potential_top) {
   TraceReader reader(path);  // first: a bad trace path is the error to report
   const KernelIndex kernel = read_kernel_index(debugfs, params);
-  ShadowIndex index(kernel.global_scope);
+  ShadowIndex index(kernel.shadow_global());
   const TraceInfo info =
       replay_trace(reader, [&](const Event* e, std::size_t n) { index.apply(e, n); });
   if (info.damage)
@@ -167,7 +192,7 @@ Validation validate_trace(const std::string& path, const std::string& debugfs,
 }
 
 Validation ValidationIndexes::validate(std::uint64_t drops, const KernelIndex& kernel) const {
-  return zdedup::validate(in(kernel.global_scope), drops, kernel);
+  return zdedup::validate(for_kernel(kernel), drops, kernel);
 }
 
 }  // namespace zdedup

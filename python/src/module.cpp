@@ -207,11 +207,12 @@ PYBIND11_MODULE(_zdedup, m) {
   m.def(
       "scan_json",
       [](const std::vector<int>& pids, const std::vector<std::string>& files, bool all,
-         std::size_t top, std::size_t sample) {
+         std::size_t top, std::size_t sample, const std::vector<std::string>& domains) {
         py::gil_scoped_release nogil;
         ScanOptions so;
         so.top_n = top;
         so.sample_every = sample;
+        so.domains = domains;
         ScanRequest req;
         req.files = files;
         req.pids.assign(pids.begin(), pids.end());
@@ -219,5 +220,5 @@ PYBIND11_MODULE(_zdedup, m) {
         return json_text(to_json(scan(req, so)));
       },
       py::arg("pids"), py::arg("files"), py::arg("all") = false, py::arg("top") = 10,
-      py::arg("sample") = 64);
+      py::arg("sample") = 64, py::arg("domains") = std::vector<std::string>{});
 }

@@ -93,16 +93,19 @@ def timeline(trace, points=200, global_scope=False):
     return pd.DataFrame(_zdedup.timeline(_columns(df), every, global_scope))
 
 
-def scan(pid=None, files=None, all=False, top=10, sample=64, sample_every=None):
+def scan(pid=None, files=None, all=False, top=10, sample=64, sample_every=None, domains=None):
     """The figures of `zdedup scan --json`: pid (int or list), files (path
     or list), or all=True for every process; sample: compress every Nth
-    non-zero page (`--sample`).  sample_every is its former name, kept until
-    0.3."""
+    non-zero page (`--sample`); domains: cgroup paths counted as dedup
+    domains (`--domain`, result["domains"]).  sample_every is sample's
+    former name, kept until 0.3."""
     if sample_every is not None:
         sample = sample_every
     pids = [] if pid is None else ([pid] if isinstance(pid, int) else list(pid))
     paths = [] if files is None else ([files] if isinstance(files, (str, os.PathLike)) else list(files))
-    return json.loads(_zdedup.scan_json(pids, [_path(p) for p in paths], all, top, sample))
+    doms = [] if domains is None else ([domains] if isinstance(domains, str) else list(domains))
+    return json.loads(_zdedup.scan_json(pids, [_path(p) for p in paths], all, top, sample,
+                                        [str(d) for d in doms]))
 
 
 def load_report(path):

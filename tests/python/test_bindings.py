@@ -77,6 +77,21 @@ def test_scan_equals_cli(tmp_path):
     assert zdedup.scan(files=f, sample_every=4)["sample"] == zdedup.scan(files=f, sample=4)["sample"]
 
 
+def test_scan_domains_are_the_clis(tmp_path):
+    # A file has no cgroup: the domain counts no page of it, and the
+    # scopes are the file's own. A cgroup that does not exist is exit 2.
+    f = tmp_path / "img.raw"
+    f.write_bytes(b"".join(struct.pack("<Q", 1 + i % 5) * 512 for i in range(50)))
+    want = json.loads(cli("scan", "--json", "-q", f, "--domain", "/").stdout)
+    got = zdedup.scan(files=f, domains="/")
+    assert got["domains"] == want["domains"] and got["scopes"] == want["scopes"]
+    assert got["domains"][0]["cgroup"] == "/" and got["domains"][0]["nonzero_pages"] == 0
+    assert got["scopes"]["memcg"]["distinct"] == got["scopes"]["domains"]["distinct"] == 5
+    with pytest.raises(zdedup.Error) as e:
+        zdedup.scan(files=f, domains=["/no-such-cgroup-zdedup"])
+    assert e.value.exit_code == 2
+
+
 def test_errors_carry_the_cli_message(tmp_path):
     with pytest.raises(zdedup.Error) as e:
         zdedup.read_trace(tmp_path / "missing.zdt")

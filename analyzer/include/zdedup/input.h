@@ -84,4 +84,8 @@ JsonCheck check_json(const std::string& text, const std::string& top_key = "");
 // suffix (powers of 1024).  Throws Error(bad_input) naming @option otherwise.
 std::uint64_t parse_byte_size(const std::string& text, const std::string& option);
 
+// Undoes the \ooo escapes the kernel's seq_file_path() puts in names
+// (/proc/swaps, /proc/self/mountinfo). False for a malformed escape.
+bool unescape_octal(const std::string& in, std::string& out);
+
 }  // namespace zdedup

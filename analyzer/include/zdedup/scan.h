@@ -13,10 +13,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "zdedup/cgroups.h"
 #include "zdedup/flat_map.h"
 #include "zdedup/size_estimate.h"
 #include "zdedup/swap_areas.h"
@@ -35,6 +37,9 @@ struct ScanOptions {
   // settings, a page that does not shrink counted whole).
   std::size_t sample_every = 64;
   std::size_t top_n = 10;
+  // Cgroups (paths, see find_cgroup()) to count as dedup domains, as if
+  // their memory.zswap.dedup said "domain".
+  std::vector<std::string> domains;
   // Called at most every ~250 ms during long scans.
   std::function<void(const ScanProgress&)> progress;
 };
@@ -52,6 +57,17 @@ struct ScanSource {
   std::string status = "ok";        // "ok", "exited", kKernelThread, or "error: ..."
 };
 
+// One --domain: the processes in its subtree that are in no nearer domain.
+struct ScanDomain {
+  std::string cgroup;  // path under the cgroup v2 root
+  std::uint64_t id = 0;
+  std::uint64_t processes = 0;
+  std::uint64_t nonzero_pages = 0;
+  std::uint64_t distinct = 0;  // distinct contents within the domain
+
+  std::uint64_t duplicate_pages() const { return nonzero_pages - distinct; }
+};
+
 struct SharedPage {
   std::uint64_t hash = 0;
   std::uint64_t pages = 0;
@@ -61,6 +77,12 @@ struct ScanResult {
   std::uint64_t pages = 0;       // whole 4 KiB pages hashed
   std::uint64_t zero_pages = 0;
   std::uint64_t distinct = 0;    // distinct non-zero contents
+  // The figures above are those of zswap.dedup_scope=global (everyone
+  // shares). A process's pages share in zswap only within its scope:
+  std::uint64_t distinct_memcg = 0;    // (content, cgroup) pairs: dedup_scope=memcg, the default
+  std::uint64_t distinct_domains = 0;  // with --domain: (content, domain) inside one, memcg elsewhere
+  std::uint64_t cgroups = 0;           // cgroups of the scanned processes (files: none)
+  std::vector<ScanDomain> domains;     // one per --domain, in the order given
   std::uint64_t tail_bytes = 0;  // bytes in partial pages (not in pages)
   std::uint64_t partial_pages = 0;
   std::uint64_t swapped_pages = 0;
@@ -80,6 +102,8 @@ struct ScanResult {
 
   std::uint64_t nonzero_pages() const { return pages - zero_pages; }
   std::uint64_t duplicate_pages() const { return nonzero_pages() - distinct; }
+  std::uint64_t duplicate_pages_memcg() const { return nonzero_pages() - distinct_memcg; }
+  std::uint64_t duplicate_pages_domains() const { return nonzero_pages() - distinct_domains; }
   // (pages - zero_pages) / distinct; 1.0 when there is nothing to share.
   double dedup_ratio() const;
   // zstd estimates scaled from the sample; 0 when nothing was sampled.
@@ -105,7 +129,11 @@ class Scanner {
   void add_pid(pid_t pid);
   // Every process but this one; skips ones it may not read or that vanish.
   void add_all_processes();
-  void add_buffer(const void* data, std::size_t size, const std::string& name);
+  // @cgroup: the pages are those of a process of that cgroup (a path under
+  // the cgroup v2 root, as /proc/PID/cgroup gives it), for the scopes;
+  // without one they share a scope with the files.
+  void add_buffer(const void* data, std::size_t size, const std::string& name,
+                  const std::optional<std::string>& cgroup = std::nullopt);
 
   ScanResult result() const;
 
@@ -125,10 +153,24 @@ class Scanner {
                     std::vector<unsigned char>& buf, ScanSource& src);
   void feed_pages(const unsigned char* data, std::size_t pages, ScanSource& src);
   void report_progress();
+  // The scopes the pages fed next belong to: those of the cgroup at @path,
+  // or, without one (files), a scope of their own.
+  void enter_scopes(const std::optional<std::string>& path);
+  // enter_scopes() of @pid's cgroup, counted as a process of its domain.
+  void enter_process_scopes(pid_t pid);
 
   ScanOptions opt_;
   bool pagemap_scan_;  // the kernel has PAGEMAP_SCAN (until it says otherwise)
   FlatMap64 counts_;  // non-zero content hash -> pages
+  // Contents per scope, keyed by hash ^ mix64(scope key): only whether a
+  // key is there counts.
+  FlatMap64 memcg_contents_;
+  FlatMap64 domain_contents_;
+  DomainMap domains_;
+  std::set<std::string> cgroups_;
+  std::uint64_t memcg_key_ = 0;
+  std::uint64_t domain_key_ = 0;
+  int domain_ = -1;  // index into r_.domains of the current source's domain
   // Sources already scanned, so that naming one twice counts it once.
   std::set<std::pair<std::uint64_t, std::uint64_t>> seen_files_;  // (st_dev, st_ino)
   std::set<pid_t> seen_pids_;

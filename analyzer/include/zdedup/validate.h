@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "zdedup/analysis.h"
+#include "zdedup/cgroups.h"
 #include "zdedup/error.h"
 #include "zdedup/shadow_index.h"
 
@@ -35,12 +36,23 @@ struct KernelIndex {
   std::uint64_t dedup_hits = 0;
   std::uint64_t dedup_saved_bytes = 0;
   std::uint64_t pool_total_size = 0;
+  // memory.zswap.dedup of every cgroup that is not "inherit" all the way up
+  CgroupScopes cgroup_scopes;
+
+  // The scope the shadow index is built in: per cgroup as soon as a domain
+  // or an "off" cgroup is set, since those apply to cgroups, not to all.
+  bool shadow_global() const { return global_scope && cgroup_scopes.empty(); }
+  // The kernel's scope of a content the shadow index holds in @scope,
+  // kScopeOff for one the kernel neither hashes nor indexes.
+  std::uint64_t scope_of(std::uint64_t scope) const;
 };
 
-// Reads debugfs and module parameters.  Throws Error(unsupported) when debugfs
+// Reads debugfs, module parameters and the cgroups' memory.zswap.dedup
+// (read_cgroup_scopes(@cgroups)). Throws Error(unsupported) when debugfs
 // is not readable; present=false when the kernel lacks the patch.
 KernelIndex read_kernel_index(const std::string& debugfs = "/sys/kernel/debug/zswap",
-                              const std::string& params = "/sys/module/zswap/parameters");
+                              const std::string& params = "/sys/module/zswap/parameters",
+                              const std::string& cgroups = cgroup2_root());
 
 // Parses dedup_index text; throws Error(bad_input) on a malformed line.
 std::map<std::pair<std::uint64_t, std::uint64_t>, KernelObject> parse_dedup_index(
@@ -71,6 +83,10 @@ Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const Kernel
 // zswap.dedup_scope as read when the validation runs; --global only chooses
 // the scope of the figures shown.  (A shadow index in another scope than the
 // kernel's would differ from it by construction, not by a kernel bug.)
+// Dedup domains and "off" cgroups (memory.zswap.dedup) are read when the
+// validation runs too: the shadow index's per-cgroup contents are merged
+// into their domains, and those of "off" cgroups, which the kernel never
+// indexes, left out. A file changed during the trace makes differences.
 
 // `validate TRACE`: opens the trace, reads the kernel's index
 // (read_kernel_index(@debugfs, @params)), replays the trace in the kernel's
@@ -94,6 +110,8 @@ class ValidationIndexes {
     memcg_.apply(e, n);
     global_.apply(e, n);
   }
+  // The index validate() compares with @kernel.
+  const ShadowIndex& for_kernel(const KernelIndex& kernel) const { return in(kernel.shadow_global()); }
   ShadowIndex& in(bool global_scope) { return global_scope ? global_ : memcg_; }
   const ShadowIndex& in(bool global_scope) const { return global_scope ? global_ : memcg_; }
   // validate() of the index in @kernel's scope.

@@ -398,17 +398,23 @@ struct cg {
 	uint64_t id;
 };
 
-static void cg_create(struct cg *cg, const char *name)
+/* A cgroup zdt-NAME.PID in the directory @dir */
+static void cg_create_in(struct cg *cg, const char *dir, const char *name)
 {
 	struct stat st;
 
-	snprintf(cg->path, sizeof(cg->path), CGROOT "/zdt-%s.%d", name,
+	snprintf(cg->path, sizeof(cg->path), "%s/zdt-%s.%d", dir, name,
 		 getpid());
 	if (mkdir(cg->path, 0755) && errno != EEXIST)
 		die("mkdir %s: %s", cg->path, strerror(errno));
 	if (stat(cg->path, &st))
 		die("stat %s", cg->path);
 	cg->id = st.st_ino;
+}
+
+static void cg_create(struct cg *cg, const char *name)
+{
+	cg_create_in(cg, CGROOT, name);
 }
 
 static void cg_file(const struct cg *cg, const char *file, const char *val)
@@ -788,6 +794,243 @@ static int test_scope(const char *scope)
 	close(go[1]);
 	cg_destroy(&cg[0]);
 	cg_destroy(&cg[1]);
+	return failures ? 1 : 0;
+}
+
+/* ---------- test: dedup domains (memory.zswap.dedup) ---------- */
+
+/* A process in a cgroup holding scope_child's mix, paged out */
+struct holder {
+	pid_t pid;
+	int up[2], go[2];
+};
+
+static void hold(struct holder *h, const struct cg *cg, long n)
+{
+	struct pollfd pfd;
+	struct scope_arg a;
+	char c = 1;
+
+	if (pipe(h->up) || pipe(h->go))
+		die("pipe");
+	a = (struct scope_arg){ .n = n, .fd = h->up[1], .go = h->go[0] };
+	h->pid = fork();
+	if (h->pid < 0)
+		die("fork");
+	if (!h->pid) {
+		cg_enter(cg);
+		stay_on_this_cpu();
+		_exit(scope_child(&a));
+	}
+	pfd = (struct pollfd){ .fd = h->up[0], .events = POLLIN };
+	if (poll(&pfd, 1, 300 * 1000) != 1 || read(h->up[0], &c, 1) != 1)
+		die("holder in %s did not report", cg->path);
+	check(!c, "holder in %s: pageout failed", cg->path);
+}
+
+/* Lets the holder read its pages back; false if one was not intact */
+static bool release(struct holder *h)
+{
+	int status;
+
+	if (write(h->go[1], "x", 1) != 1)
+		die("pipe write");
+	waitpid(h->pid, &status, 0);
+	for (int i = 0; i < 2; i++) {
+		close(h->up[i]);
+		close(h->go[i]);
+	}
+	return WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+/*
+ * memory.stat is flushed lazily, and at the latest every 2 seconds: wait up
+ * to 5 seconds for @key to read @want, and return what it reads.
+ */
+static long long cg_stat_wait(const struct cg *cg, const char *key,
+			      long long want)
+{
+	long long v = cg_stat(cg, key);
+
+	for (int i = 0; i < 50 && v != want; i++) {
+		usleep(100000);
+		v = cg_stat(cg, key);
+	}
+	return v;
+}
+
+static void cg_dedup(const struct cg *cg, const char *mode)
+{
+	cg_file(cg, "memory.zswap.dedup", mode);
+}
+
+/* The index lines of @scope: @lines objects held by @refs slots */
+static void check_scope(const char *what, uint64_t scope, long lines,
+			long refs)
+{
+	struct index_sum s;
+
+	index_sum(scope, &s);
+	check(s.lines == lines && s.refs == refs,
+	      "%s: scope %" PRIu64 " has %ld objects, %ld slots; want %ld, %ld",
+	      what, scope, s.lines, s.refs, lines, refs);
+}
+
+/* dedup_objects and dedup_hits grew by @objects and @hits since @c0 */
+static void check_grew(const char *what, const struct counters *c0,
+		       long objects, long hits)
+{
+	struct counters c;
+
+	counters(&c);
+	check(c.objects - c0->objects == objects && c.hits - c0->hits == hits,
+	      "%s: dedup_objects +%lld, dedup_hits +%lld; want +%ld, +%ld",
+	      what, c.objects - c0->objects, c.hits - c0->hits, objects, hits);
+}
+
+/*
+ * Every holder pages out the same 16 contents, n pages each, one after the
+ * other on one CPU, so every figure below follows from the mix: a holder
+ * that finds its scope empty creates 16 objects and shares n - 16 pages,
+ * one that finds them there shares all n.
+ */
+static int test_domains(void)
+{
+	long n = 256, k = 16, off0;
+	struct cg p, a, b, c, d;
+	struct holder h[4];
+	struct counters c0, end;
+	struct index_sum g0, g1;
+	long long za, zb, zp;
+	char buf[64];
+	bool ok = true;
+
+	param_set("dedup", "1");
+	param_set("dedup_scope", "memcg");
+	cg_create(&p, "domain");
+	{
+		char path[320];
+
+		snprintf(path, sizeof(path), "%s/memory.zswap.dedup", p.path);
+		if (access(path, F_OK)) {
+			msg("  SKIP: kernel without dedup domains (no memory.zswap.dedup)\n");
+			cg_destroy(&p);
+			return 0;
+		}
+		check(!read_file(path, buf, sizeof(buf)) && !strcmp(buf, "inherit\n"),
+		      "memory.zswap.dedup is '%s' by default, want inherit", buf);
+		check(write_file(path, "shared") == -EINVAL,
+		      "memory.zswap.dedup accepted 'shared'");
+		check(access(CGROOT "/memory.zswap.dedup", F_OK),
+		      "the root cgroup has memory.zswap.dedup");
+	}
+	cg_file(&p, "cgroup.subtree_control", "+memory");
+	cg_create_in(&a, p.path, "a");
+	cg_create_in(&b, p.path, "b");
+	cg_create_in(&d, p.path, "d");
+	cg_create(&c, "outside");
+	counters(&end);
+
+	/* siblings under an "inherit" parent: one scope each */
+	counters(&c0);
+	hold(&h[0], &a, n);
+	hold(&h[1], &b, n);
+	check_grew("inherit", &c0, 2 * k, 2 * (n - k));
+	check_scope("inherit", a.id, k, n);
+	check_scope("inherit", b.id, k, n);
+	check_scope("inherit", p.id, 0, 0);
+	za = cg_stat_wait(&a, "zswpdedup", n - k);
+	zb = cg_stat_wait(&b, "zswpdedup", n - k);
+	check(za == n - k && zb == n - k,
+	      "inherit: zswpdedup of a %lld, b %lld; want %ld each", za, zb, n - k);
+	ok &= release(&h[0]) & release(&h[1]);
+
+	/*
+	 * The parent a domain: the siblings share, and with zswap.dedup_scope
+	 * global a cgroup outside the domain does not.
+	 */
+	cg_dedup(&p, "domain");
+	param_set("dedup_scope", "global");
+	counters(&c0);
+	zp = cg_stat_wait(&p, "zswpdedup", za + zb);
+	hold(&h[0], &a, n);
+	hold(&h[1], &b, n);
+	check_grew("domain", &c0, k, 2 * n - k);
+	check_scope("domain", p.id, k, 2 * n);
+	check_scope("domain", a.id, 0, 0);
+	za = cg_stat_wait(&a, "zswpdedup", za + n - k) - za;
+	zb = cg_stat_wait(&b, "zswpdedup", zb + n) - zb;
+	zp = cg_stat_wait(&p, "zswpdedup", zp + 2 * n - k) - zp;
+	check(za == n - k && zb == n && zp == 2 * n - k,
+	      "domain: zswpdedup grew a %lld, b %lld, domain %lld; want %ld, %ld, %ld",
+	      za, zb, zp, n - k, n, 2 * n - k);
+	counters(&c0);
+	index_sum(0, &g0);
+	hold(&h[2], &c, n);
+	index_sum(0, &g1);
+	check_grew("outside the domain", &c0, k, n - k);
+	check(g1.lines - g0.lines == k && g1.refs - g0.refs == n,
+	      "outside the domain: the global scope grew by %ld objects, %ld slots; want %ld, %ld",
+	      g1.lines - g0.lines, g1.refs - g0.refs, k, n);
+	check_scope("outside the domain", p.id, k, 2 * n);
+	ok &= release(&h[0]) & release(&h[1]) & release(&h[2]);
+	param_set("dedup_scope", "memcg");
+
+	/*
+	 * Toggled with objects live: the domain's objects keep their scope
+	 * while the parent says "inherit", and are the domain's again after.
+	 */
+	counters(&c0);
+	hold(&h[0], &a, n);
+	cg_dedup(&p, "inherit");
+	hold(&h[1], &b, n);
+	check_grew("toggled off", &c0, 2 * k, 2 * (n - k));
+	check_scope("toggled off", p.id, k, n);
+	check_scope("toggled off", b.id, k, n);
+	cg_dedup(&p, "domain");
+	counters(&c0);
+	hold(&h[2], &d, n);
+	check_grew("toggled on", &c0, 0, n);
+	check_scope("toggled on", p.id, k, 2 * n);
+	ok &= release(&h[0]) & release(&h[1]) & release(&h[2]);
+
+	/* nested: the nearest domain wins */
+	cg_dedup(&a, "domain");
+	counters(&c0);
+	hold(&h[0], &a, n);
+	hold(&h[1], &b, n);
+	check_grew("nested", &c0, 2 * k, 2 * (n - k));
+	check_scope("nested", a.id, k, n);
+	check_scope("nested", p.id, k, n);
+	ok &= release(&h[0]) & release(&h[1]);
+
+	/* "off" inside the domain: no hash, no object, no share */
+	cg_dedup(&a, "off");
+	off0 = dbg("dedup_off_pages");
+	counters(&c0);
+	hold(&h[0], &a, n);
+	check_grew("off", &c0, 0, 0);
+	check(dbg("dedup_off_pages") - off0 == n,
+	      "off: dedup_off_pages grew by %lld, want %ld",
+	      dbg("dedup_off_pages") - off0, n);
+	check_scope("off", a.id, 0, 0);
+	check_scope("off", p.id, 0, 0);
+	hold(&h[1], &b, n);
+	check_grew("off, then a sibling", &c0, k, n - k);
+	check(dbg("dedup_off_pages") - off0 == n,
+	      "off: dedup_off_pages counted the sibling's pages");
+	ok &= release(&h[0]) & release(&h[1]);
+
+	check(ok, "a holder read back corrupt data");
+	counters(&c0);
+	check(c0.objects == end.objects && c0.saved == end.saved,
+	      "domains: index not back to its size (%lld objects, %lld saved)",
+	      c0.objects - end.objects, c0.saved - end.saved);
+	cg_destroy(&a);
+	cg_destroy(&b);
+	cg_destroy(&d);
+	cg_destroy(&c);
+	cg_destroy(&p);
 	return failures ? 1 : 0;
 }
 
@@ -2295,6 +2538,9 @@ static void usage(FILE *f)
 "  folios           mTHP 64 KiB and PMD folios: every base page shared on\n"
 "                   its own (skipped without large folio swap)\n"
 "  raw              incompressible pages, stored raw and shared\n"
+"  domains          memory.zswap.dedup: siblings share only under a domain,\n"
+"                   not with the outside; toggled with objects live; nested;\n"
+"                   off hashes nothing (7.2 series)\n"
 "  charge           90 %% duplicates charge about a tenth (series v2)\n"
 "  limit            duplicates accepted at the pool limit (series v2)\n"
 "  rmdir            rmdir of a cgroup whose objects are shared\n"
@@ -2330,6 +2576,8 @@ static int run(const char *t, int argc, char **argv)
 		ret = test_mix(n, "memcg", false, false, false);
 	else if (!strcmp(t, "scopes"))
 		ret = test_scope("memcg") | test_scope("global");
+	else if (!strcmp(t, "domains"))
+		ret = test_domains();
 	else if (!strcmp(t, "collide"))
 		ret = test_collide();
 	else if (!strcmp(t, "toggle"))
@@ -2382,7 +2630,7 @@ static int run(const char *t, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const char * const all[] = {
-		"mix", "mix-global", "mix-root", "mix-off", "scopes", "collide",
+		"mix", "mix-global", "mix-root", "mix-off", "scopes", "domains", "collide",
 		"toggle", "folios", "raw", "charge", "limit", "rmdir",
 		"scope-flip",
 		"writeback", "swapoff", "ghost", "faults", "stress", "stress-toggle", "churn",
