@@ -236,3 +236,91 @@ TEST(ValidateScope, UnpatchedKernelGetsThePotentialDamagedTraceIsRefused) {
     EXPECT_EQ(e.code(), Exit::bad_input) << e.what();
   }
 }
+
+// ---- Dedup domains (memory.zswap.dedup): the kernel's scopes per cgroup ----
+
+namespace {
+
+// The kernel after two_cgroup_events() when cgroups 7 and 8 have the scopes
+// @scopes, with @index and its counters.
+KernelIndex domain_kernel(bool global, CgroupScopes scopes, const std::string& index,
+                          std::uint64_t objects, std::uint64_t saved) {
+  KernelIndex k;
+  k.present = true;
+  k.global_scope = global;
+  k.cgroup_scopes = std::move(scopes);
+  k.objects = parse_dedup_index(index);
+  k.stored_pages = 3;
+  k.dedup_objects = objects;
+  k.dedup_saved_bytes = saved;
+  return k;
+}
+
+Validation validate_events(const std::vector<Event>& events, const KernelIndex& k) {
+  ValidationIndexes ix;
+  for (const Event& e : events) ix.apply(e);
+  return ix.validate(0, k);
+}
+
+}  // namespace
+
+TEST(ValidateDomains, ADomainsCgroupsShareOneObjectInTheDomainsScope) {
+  // 7 and 8 in domain 99: content 0xa is one object of two slots.
+  const KernelIndex k = domain_kernel(false, {{7, 99}, {8, 99}},
+                                      "000000000000000a 2 100 99\n000000000000000b 1 200 99\n", 2, 100);
+  const Validation v = validate_events(two_cgroup_events(), k);
+  ASSERT_TRUE(v.judged) << v.why;
+  EXPECT_TRUE(v.pass) << (v.differences.empty() ? "" : v.differences[0]);
+  EXPECT_EQ(v.objects_shadow, 2u);
+  EXPECT_EQ(v.saved_shadow, 100u);
+  // The same kernel read as if 8 were outside the domain: a difference.
+  KernelIndex wrong = k;
+  wrong.cgroup_scopes.erase(8);
+  EXPECT_FALSE(validate_events(two_cgroup_events(), wrong).pass);
+}
+
+TEST(ValidateDomains, OffCgroupsAreNotIndexedAndGlobalCgroupsOutsideStayApart) {
+  // 8 "off": its slot is stored, not indexed.
+  const KernelIndex off = domain_kernel(false, {{8, kScopeOff}},
+                                        "000000000000000a 1 100 7\n000000000000000b 1 200 7\n", 2, 0);
+  Validation v = validate_events(two_cgroup_events(), off);
+  ASSERT_TRUE(v.judged) << v.why;
+  EXPECT_TRUE(v.pass) << (v.differences.empty() ? "" : v.differences[0]);
+  EXPECT_EQ(v.slots_shadow, 3u);
+  EXPECT_EQ(v.objects_shadow, 2u);
+  // zswap.dedup_scope=global with 7 in domain 99: 8 is in the global scope,
+  // so 0xa is two objects, one per scope.
+  const KernelIndex mixed =
+      domain_kernel(true, {{7, 99}},
+                    "000000000000000a 1 100 99\n000000000000000b 1 200 99\n000000000000000a 1 100 0\n",
+                    3, 0);
+  EXPECT_FALSE(mixed.shadow_global());
+  v = validate_events(two_cgroup_events(), mixed);
+  ASSERT_TRUE(v.judged) << v.why;
+  EXPECT_TRUE(v.pass) << (v.differences.empty() ? "" : v.differences[0]);
+  EXPECT_EQ(v.objects_shadow, 3u);
+}
+
+TEST(ValidateDomains, ReadCgroupScopesFollowsTheNearestSetting) {
+  // ROOT/x domain, ROOT/x/y inherits it, ROOT/x/z off, ROOT/x/z/w inherits
+  // off, ROOT/q inherits the module parameter (absent from the map).
+  char tmpl[] = "/tmp/zdedup-cgroups-XXXXXX";
+  const std::string root = ::mkdtemp(tmpl);
+  auto dir = [&](const std::string& rel, const char* mode) {
+    ::mkdir((root + rel).c_str(), 0755);
+    if (mode) std::ofstream(root + rel + "/memory.zswap.dedup") << mode << "\n";
+    struct stat st;
+    ::stat((root + rel).c_str(), &st);
+    return static_cast<std::uint64_t>(st.st_ino);
+  };
+  const std::uint64_t x = dir("/x", "domain"), y = dir("/x/y", "inherit"), z = dir("/x/z", "off"),
+                      w = dir("/x/z/w", "inherit"), q = dir("/q", "inherit");
+  const CgroupScopes s = read_cgroup_scopes(root);
+  std::system(("rm -rf " + root).c_str());
+  EXPECT_EQ(s.size(), 4u);
+  EXPECT_EQ(s.at(x), x);
+  EXPECT_EQ(s.at(y), x);
+  EXPECT_EQ(s.at(z), kScopeOff);
+  EXPECT_EQ(s.at(w), kScopeOff);
+  EXPECT_EQ(s.count(q), 0u);
+}
