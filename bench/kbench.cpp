@@ -14,7 +14,10 @@
 // alone (the unpatched kernel has no such knob); nozswap disables zswap for
 // the run (swap goes straight to the RAM disk); probe is "on" with
 // `--probe-cmd` (zdedup live) running and attached for the duration of the
-// run, its last JSON line kept in the run's record.  On a kernel without the
+// run, its last JSON line kept in the run's record; cgoff is "on" with the
+// benchmark's cgroup set to memory.zswap.dedup=off (dedup domains, kpatch/7.2
+// patch 12: the cgroup's pages are never hashed), which should cost what
+// "off" costs.  On a kernel without the
 // knob (a stock kernel) probe is "plain" with the command attached; each
 // record says in "dedup" whether deduplication was on.
 #include <CLI/CLI.hpp>
@@ -181,7 +184,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"distinct", "identical", "hot", "random", "realistic"}))
       ->capture_default_str();
   app.add_option("--dup-pct", dup_pct, "hot: percent of pages from 8 hot contents")->capture_default_str();
-  app.add_option("--modes", modes_arg, "Comma-separated: off, on, plain, probe")->capture_default_str();
+  app.add_option("--modes", modes_arg, "Comma-separated: off, on, cgoff, plain, nozswap, probe")
+      ->capture_default_str();
   app.add_option("--reps", reps, "Repetitions of every mode (ABBA order)")->capture_default_str();
   app.add_option("--warmup", warmup,
                  "Rounds of every mode before the measured ones, checked like them and "
@@ -251,7 +255,8 @@ int main(int argc, char** argv) {
   for (std::stringstream ss(modes_arg); ss.good();) {
     std::string m;
     std::getline(ss, m, ',');
-    if (m != "off" && m != "on" && m != "plain" && m != "probe" && m != "nozswap") die("unknown mode '" + m + "'");
+    if (m != "off" && m != "on" && m != "cgoff" && m != "plain" && m != "probe" && m != "nozswap")
+      die("unknown mode '" + m + "'");
     if (m == "probe" && probe_cmd.empty()) die("mode 'probe' needs --probe-cmd");
     modes.push_back(m);
   }
@@ -265,6 +270,10 @@ int main(int argc, char** argv) {
   if (mkdir(cg.c_str(), 0755) && errno != EEXIST) die("mkdir " + cg + ": " + std::strerror(errno));
   write_text(cg + "/cgroup.procs", std::to_string(getpid()));
   if (has_knob) write_text(kParams + "dedup_scope", "memcg");
+  const std::string cg_dedup = cg + "/memory.zswap.dedup";
+  const bool has_domains = read_text(cg_dedup, &dummy);
+  for (const auto& m : modes)
+    if (m == "cgoff" && !has_domains) die("mode 'cgoff' needs memory.zswap.dedup (kpatch/7.2 patch 12)");
   std::vector<std::uint64_t> map(pages);
   // Only the benchmark's pages may go to swap, so that every counter delta is
   // theirs: lock everything else (template, heap, binary, and what the heap
@@ -281,8 +290,9 @@ int main(int argc, char** argv) {
   for (int rep = -warmup; rep < reps; ++rep) {
     for (std::size_t k = 0; k < modes.size(); ++k) {
       const std::string& mode = modes[rep & 1 ? modes.size() - 1 - k : k];
-      const bool dedup = has_knob && (mode == "on" || mode == "probe");
+      const bool dedup = has_knob && (mode == "on" || mode == "probe" || mode == "cgoff");
       if (has_knob && mode != "plain" && mode != "nozswap") write_text(kParams + "dedup", dedup ? "1" : "0");
+      if (has_domains) write_text(cg_dedup, mode == "cgoff" ? "off" : "inherit");
       // nozswap: the same reclaim with zswap disabled, pages written to the
       // RAM disk as they are; the difference to "off" is what zswap_store
       // (compression, zpool) costs in the store path.

@@ -11,6 +11,7 @@ Action add_report(CLI::App& app) {
     std::string prometheus;
     std::size_t top = 10;
     bool global = false;
+    std::vector<std::string> domains;
     std::string index_model;
   };
   auto o = std::make_shared<Opts>();
@@ -25,6 +26,11 @@ Action add_report(CLI::App& app) {
   c->add_flag("--global", o->global,
               "Share contents across memory cgroups (like zswap.dedup_scope=global); "
               "default: per cgroup");
+  c->add_option("--domain", o->domains,
+                "Count this cgroup's subtree as one dedup domain (memory.zswap.dedup=domain; "
+                "repeatable; the cgroups as they are on this host)")
+      ->allow_extra_args(false)
+      ->excludes("--global");
   c->add_option("--index-model", o->index_model,
                  "Replay through kernel index designs instead: MODEL[,MODEL...] or 'all' "
                  "(exact-rhashtable, open:LOAD, bucketed:WAYS[:BYTES], fixed:CELLS, second-sighting:BITS)");
@@ -36,12 +42,14 @@ Action add_report(CLI::App& app) {
       "  zdedup report run.zdt\n"
       "  zdedup report --json host1.zdt host2.zdt > fleet.json\n"
       "  zdedup report --global run.zdt   # what cross-cgroup sharing would add\n"
+      "  zdedup report --domain tenant.slice run.zdt   # what one domain for the tenant would add\n"
       "  zdedup report --index-model all run.zdt   # duplicates and bytes per kernel index design");
   return [o]() {
     if (!o->index_model.empty()) return run_index_model(o->traces, o->index_model, o->json, o->global);
     AnalyzeOptions ao;
     ao.top_n = o->top;
     ao.global_scope = o->global;
+    ao.domains = o->domains;
     std::vector<TraceReport> reports = analyze_traces(o->traces, ao);
     emit(o->json ? json_text(report_json(reports, o->top), 2) + "\n" : render_report_table(reports, o->top));
     if (!o->prometheus.empty())

@@ -67,19 +67,63 @@ TraceInfo replay_trace(const std::string& path, ShadowIndex& index,
       path, [&](const Event* e, std::size_t n) { index.apply(e, n); }, progress);
 }
 
-TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options) {
+namespace {
+
+struct Domains {
+  std::vector<Cgroup> cgroups;
+  CgroupScopes scopes;  // cgroup ID -> its domain's ID
+};
+
+Domains find_domains(const std::vector<std::string>& args) {
+  Domains d;
+  for (const std::string& a : args) {
+    Cgroup cg = find_cgroup(a);
+    for (const Cgroup& o : d.cgroups)
+      if (o.id == cg.id) throw Error(Exit::bad_input, "--domain " + a + " given twice");
+    d.cgroups.push_back(cg);
+  }
+  d.scopes = domain_scopes(d.cgroups);
+  return d;
+}
+
+TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options,
+                          const Domains& domains) {
   ShadowIndex index(options.global_scope);
   TraceReport r;
-  r.info = replay_trace(path, index, options.progress);
+  if (domains.scopes.empty() || options.global_scope) {
+    r.info = replay_trace(path, index, options.progress);
+  } else {
+    // Each event in its domain's scope: a copy of the frame, rescoped.
+    std::vector<Event> buf;
+    r.info = replay_trace(
+        path,
+        [&](const Event* e, std::size_t n) {
+          buf.assign(e, e + n);
+          for (Event& x : buf) {
+            auto it = domains.scopes.find(x.scope);
+            if (it != domains.scopes.end()) x.scope = it->second;
+          }
+          index.apply(buf.data(), buf.size());
+        },
+        options.progress);
+  }
   r.summary = summarize(index, options.top_n, r.info.drops);
+  r.summary.domains = domains.cgroups;
   return r;
+}
+
+}  // namespace
+
+TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options) {
+  return analyze_trace(path, options, find_domains(options.domains));
 }
 
 std::vector<TraceReport> analyze_traces(const std::vector<std::string>& paths,
                                         const AnalyzeOptions& options) {
   if (paths.empty()) throw Error(Exit::bad_input, "report needs at least one trace file");
+  const Domains domains = find_domains(options.domains);
   std::vector<TraceReport> reports;
-  for (const std::string& p : paths) reports.push_back(analyze_trace(p, options));
+  for (const std::string& p : paths) reports.push_back(analyze_trace(p, options, domains));
   return reports;
 }
 
@@ -119,6 +163,7 @@ void add_counters(EventCounters& a, const EventCounters& b) {
 Summary combine(const std::vector<TraceReport>& reports, std::size_t top_n) {
   if (reports.size() == 1) return reports[0].summary;
   Summary t;
+  if (!reports.empty()) t.domains = reports[0].summary.domains;
   std::map<std::uint64_t, ScopeStats> scopes;
   for (const TraceReport& r : reports) {
     const Summary& s = r.summary;

@@ -98,17 +98,18 @@ namespace {
 constexpr int kMaxDepth = 64;
 constexpr std::size_t kMaxCgroups = std::size_t{1} << 20;
 
-// @decided: the scope the nearest non-"inherit" ancestor gave, 0 for none.
-void walk_scopes(const std::string& dir, std::uint64_t decided, int depth, CgroupScopes& out) {
+// What a cgroup directory decides for its subtree: 0 "inherit", kScopeOff,
+// or the ID of a domain.
+using Decide = std::uint64_t (*)(const std::string& dir, std::uint64_t id, const void* arg);
+
+// @decided: the scope the nearest deciding ancestor gave, 0 for none.
+void walk_scopes(const std::string& dir, std::uint64_t decided, int depth, Decide decide,
+                 const void* arg, CgroupScopes& out) {
   struct stat st;
   if (depth > kMaxDepth || out.size() >= kMaxCgroups || ::lstat(dir.c_str(), &st) != 0 ||
       !S_ISDIR(st.st_mode))
     return;
-  std::string mode;
-  std::ifstream f(dir + "/memory.zswap.dedup");
-  if (f) std::getline(f, mode);
-  if (mode == "off") decided = kScopeOff;
-  else if (mode == "domain") decided = st.st_ino;
+  if (const std::uint64_t d = decide(dir, st.st_ino, arg)) decided = d;
   if (decided) out[st.st_ino] = decided;
   DIR* d = ::opendir(dir.c_str());
   if (!d) return;
@@ -117,14 +118,35 @@ void walk_scopes(const std::string& dir, std::uint64_t decided, int depth, Cgrou
     if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
       children.push_back(e->d_name);
   ::closedir(d);
-  for (const std::string& c : children) walk_scopes(dir + "/" + c, decided, depth + 1, out);
+  for (const std::string& c : children)
+    walk_scopes(dir + "/" + c, decided, depth + 1, decide, arg, out);
+}
+
+// memory.zswap.dedup as the kernel reads it
+std::uint64_t decide_by_file(const std::string& dir, std::uint64_t id, const void*) {
+  std::string mode;
+  std::ifstream f(dir + "/memory.zswap.dedup");
+  if (f) std::getline(f, mode);
+  return mode == "off" ? kScopeOff : mode == "domain" ? id : 0;
+}
+
+std::uint64_t decide_by_list(const std::string&, std::uint64_t id, const void* arg) {
+  for (const Cgroup& d : *static_cast<const std::vector<Cgroup>*>(arg))
+    if (d.id == id) return id;
+  return 0;
 }
 
 }  // namespace
 
 CgroupScopes read_cgroup_scopes(const std::string& root) {
   CgroupScopes out;
-  walk_scopes(root, 0, 0, out);
+  walk_scopes(root, 0, 0, decide_by_file, nullptr, out);
+  return out;
+}
+
+CgroupScopes domain_scopes(const std::vector<Cgroup>& domains, const std::string& root) {
+  CgroupScopes out;
+  if (!domains.empty()) walk_scopes(root, 0, 0, decide_by_list, &domains, out);
   return out;
 }
 

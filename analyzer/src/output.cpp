@@ -107,6 +107,11 @@ json to_json(const Summary& s) {
               {"events", events_json(s.events)},
               {"scopes", scopes},
               {"top", top}};
+  if (!s.domains.empty()) {
+    json domains = json::array();
+    for (const Cgroup& d : s.domains) domains.push_back({{"cgroup", d.path}, {"id", d.id}});
+    j["domains"] = domains;
+  }
   if (s.size_sampling)
     j["size_estimate"] = {
         {"estimate", true},
@@ -518,8 +523,10 @@ std::string render_table(const Summary& x, const std::string& title) {
     s += fmt("  ghost swap: %" PRIu64 " stores bound for a ghost swapfile, %" PRIu64
              " refused by zswap (those pages stayed in memory)\n",
              e.stores_ghost, e.stores_rejected_ghost);
-  if (x.scopes.size() > 1 || (x.scopes.size() == 1 && x.scopes[0].scope != 0)) {
+  if (x.scopes.size() > 1 || (x.scopes.size() == 1 && x.scopes[0].scope != 0) || !x.domains.empty()) {
     s += "per scope (memory cgroup id):\n";
+    for (const Cgroup& d : x.domains)
+      s += fmt("  (scope %" PRIu64 " is the domain %s and the cgroups below it)\n", d.id, d.path.c_str());
     s += fmt("  %-20s %12s %12s %8s %12s\n", "scope", "logical", "distinct", "ratio", "saved");
     for (const ScopeStats& sc : x.scopes)
       s += fmt("  %-20" PRIu64 " %12" PRIu64 " %12" PRIu64 " %8.3f %12s\n", sc.scope, sc.logical,

@@ -32,10 +32,12 @@ py::str text(const std::string& s) {
 
 // JSON text across the boundary: the Python side turns it into dicts with
 // json.loads, exactly what `zdedup ... --json` prints.
-std::string report_json_text(const std::vector<std::string>& paths, std::size_t top, bool global) {
+std::string report_json_text(const std::vector<std::string>& paths, std::size_t top, bool global,
+                             const std::vector<std::string>& domains) {
   AnalyzeOptions ao;
   ao.top_n = top;
   ao.global_scope = global;
+  ao.domains = domains;
   return json_text(report_json(analyze_traces(paths, ao), top));
 }
 
@@ -158,7 +160,8 @@ PYBIND11_MODULE(_zdedup, m) {
       py::arg("path"), "Reads a trace: (structured numpy array of events, info dict)");
 
   m.def("report_json", &report_json_text, py::arg("paths"), py::arg("top") = 10,
-        py::arg("global_scope") = false, py::call_guard<py::gil_scoped_release>());
+        py::arg("global_scope") = false, py::arg("domains") = std::vector<std::string>{},
+        py::call_guard<py::gil_scoped_release>());
 
   // report(DataFrame) and timeline(DataFrame): one call each, from the
   // columns (see events_from_columns).

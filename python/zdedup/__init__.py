@@ -76,13 +76,21 @@ def _columns(df):
     return cols
 
 
-def report(trace, top=10, global_scope=False):
+def report(trace, top=10, global_scope=False, domains=None):
     """The figures of `zdedup report --json` for a trace path, a list of
-    paths, or a DataFrame from read_trace (dict with the same keys)."""
+    paths, or a DataFrame from read_trace (dict with the same keys);
+    domains: cgroup paths whose subtrees replay as one scope each
+    (`--domain`; trace files only)."""
+    doms = [] if domains is None else ([domains] if isinstance(domains, str) else list(domains))
     if isinstance(trace, pd.DataFrame):
+        if doms:
+            err = Error("report(DataFrame) takes no domains: give the trace file")
+            err.exit_code = 2
+            raise err
         return json.loads(_zdedup.report_columns_json(_columns(trace), top, global_scope))
     paths = [trace] if isinstance(trace, (str, os.PathLike)) else list(trace)
-    return json.loads(_zdedup.report_json([_path(p) for p in paths], top, global_scope))
+    return json.loads(_zdedup.report_json([_path(p) for p in paths], top, global_scope,
+                                          [str(d) for d in doms]))
 
 
 def timeline(trace, points=200, global_scope=False):

@@ -92,3 +92,23 @@ def test_scan_domain_that_is_no_cgroup_is_refused(zdedup, tmp_path):
         r = zdedup("scan", f, "--domain", bad)
         assert r.returncode == 2, (bad, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "cgroup" in r.stderr
+
+
+def test_report_domain_replays_the_subtree_in_one_scope(zdedup, synth, cgroups, tmp_path):
+    """A trace of three cgroups with the same 100 contents in 1000 pages
+    each: per cgroup, 300 objects; with t/a and t/b in the domain t, 200."""
+    ids = [os.stat(cgroup2_root() + cgroups[c]).st_ino for c in ("a", "b", "u")]
+    trace = tmp_path / "t.zdt"
+    synth(trace, "--pages", "1000", "--distinct", "100", "--scope-ids", ",".join(map(str, ids)))
+    plain = json.loads(zdedup("report", "--json", trace, check=0).stdout)
+    dom = json.loads(zdedup("report", "--json", trace, "--domain", cgroups["t"], check=0).stdout)
+    assert (plain["logical_pages"], plain["distinct"]) == (3000, 300)
+    assert (dom["logical_pages"], dom["distinct"], dom["duplicate_pages"]) == (3000, 200, 2800)
+    tid = os.stat(cgroup2_root() + cgroups["t"]).st_ino
+    assert dom["domains"] == [{"cgroup": cgroups["t"], "id": tid}]
+    by_scope = {s["scope"]: (s["logical_pages"], s["distinct"]) for s in dom["scopes"]}
+    assert by_scope == {tid: (2000, 100), ids[2]: (1000, 100)}
+    table = zdedup("report", trace, "--domain", cgroups["t"], check=0).stdout
+    assert f"scope {tid} is the domain {cgroups['t']}" in table
+    r = zdedup("report", trace, "--domain", cgroups["t"], "--global")
+    assert r.returncode == 2

@@ -90,6 +90,14 @@ def test_scan_domains_are_the_clis(tmp_path):
     with pytest.raises(zdedup.Error) as e:
         zdedup.scan(files=f, domains=["/no-such-cgroup-zdedup"])
     assert e.value.exit_code == 2
+    trace = tmp_path / "t.zdt"
+    subprocess.run([str(BUILD / "zdedup-synth"), str(trace), "--scopes", "2"], check=True)
+    got = zdedup.report(trace, domains="/")
+    want = json.loads(cli("report", "--json", trace, "--domain", "/").stdout)
+    assert got["domains"] == want["domains"] and got["scopes"] == want["scopes"]
+    with pytest.raises(zdedup.Error) as e:
+        zdedup.report(zdedup.read_trace(trace), domains="/")
+    assert e.value.exit_code == 2
 
 
 def test_errors_carry_the_cli_message(tmp_path):

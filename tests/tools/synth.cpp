@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--scopes", scopes, "Memory cgroups (ids 100, 101, ...)")->capture_default_str();
+  std::vector<std::uint64_t> scope_ids;
+  app.add_option("--scope-ids", scope_ids, "The cgroup ids of the scopes instead (sets --scopes)")
+      ->delimiter(',');
   app.add_option("--zero", zero, "The first N pages of each scope are zero-filled")->capture_default_str();
   app.add_option("--comp-len", comp_len, "Compressed length of every object (0 = unknown)")
       ->capture_default_str();
@@ -58,6 +61,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "Random seed for --churn")->capture_default_str();
   app.add_option("--frame-events", frame_events, "Events per trace frame")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!scope_ids.empty()) scopes = scope_ids.size();
+  auto scope_id = [&](std::uint64_t s) { return scope_ids.empty() ? 100 + s : scope_ids[s]; };
 
   try {
     TraceWriter w(out, frame_events);
@@ -73,7 +78,7 @@ int main(int argc, char** argv) {
       for (std::uint64_t i = 0; i < pages; ++i) {
         bool stored = !(reject_every && ++stores % reject_every == 0);
         held[s * pages + i] = stored;
-        w.add(make_store(slot_of(s, i), hash_of(i), 100 + s, stored, comp_len, ++ts));
+        w.add(make_store(slot_of(s, i), hash_of(i), scope_id(s), stored, comp_len, ++ts));
       }
     }
     for (std::uint64_t s = 0; s < scopes; ++s) {
@@ -94,7 +99,7 @@ int main(int argc, char** argv) {
         switch (r & 3) {
           case 0:
           case 1:
-            w.add(make_store(slot_of(s, i), hashes[(r >> 40) % distinct], 100 + s, true, comp_len, ++ts));
+            w.add(make_store(slot_of(s, i), hashes[(r >> 40) % distinct], scope_id(s), true, comp_len, ++ts));
             break;
           case 2: {
             // The content is whatever the slot holds: no hash to check.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "zdedup/cgroups.h"
 #include "zdedup/shadow_index.h"
 #include "zdedup/size_estimate.h"
 #include "zdedup/trace.h"
@@ -40,6 +41,9 @@ struct Summary {
   std::uint64_t drops = 0;            // events the recorder lost
   std::uint64_t index_bytes = 0;      // analyzer memory for the index
   bool global_scope = false;
+  // report --domain: the cgroups counted as dedup domains; each is a scope
+  // of its own (its ID) that holds its subtree's cgroups.
+  std::vector<Cgroup> domains;
   EventCounters events;
   std::vector<ScopeStats> scopes;
   std::vector<ContentView> top;
@@ -52,6 +56,10 @@ Summary summarize(const ShadowIndex& index, std::size_t top_n, std::uint64_t dro
 struct AnalyzeOptions {
   bool global_scope = false;
   std::size_t top_n = 10;
+  // Cgroups to count as dedup domains (find_cgroup() paths): the events of
+  // the cgroups in their subtrees (in the cgroup tree of this host, read
+  // once) are replayed in the domain's scope.
+  std::vector<std::string> domains;
   // Called after each frame with the events replayed so far.
   std::function<void(std::uint64_t events)> progress;
 };

@@ -65,4 +65,10 @@ using CgroupScopes = std::unordered_map<std::uint64_t, std::uint64_t>;
 inline constexpr std::uint64_t kScopeOff = ~std::uint64_t{0};
 CgroupScopes read_cgroup_scopes(const std::string& root = cgroup2_root());
 
+// The scopes @domains would give if their memory.zswap.dedup said "domain"
+// (and every other cgroup "inherit"): each cgroup in their subtrees, found
+// in the tree at @root, maps to the ID of the nearest of them.
+CgroupScopes domain_scopes(const std::vector<Cgroup>& domains,
+                           const std::string& root = cgroup2_root());
+
 }  // namespace zdedup
