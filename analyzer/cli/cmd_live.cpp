@@ -68,6 +68,7 @@ Action add_live(CLI::App& app) {
     std::string record;
     bool validate = false;
     bool global = false;
+    std::vector<std::string> domains;
     std::size_t top = 5;
   };
   auto o = std::make_shared<Opts>();
@@ -90,7 +91,12 @@ Action add_live(CLI::App& app) {
   c->add_flag("--validate", o->validate,
               "At the end, compare with the patched kernel's dedup index (exit 1 on mismatch), "
               "in the kernel's zswap.dedup_scope whatever --global says");
-  c->add_flag("--global", o->global, "Count sharing across cgroups (default: per cgroup)");
+  CLI::Option* global = c->add_flag("--global", o->global, "Count sharing across cgroups (default: per cgroup)");
+  c->add_option("--domain", o->domains,
+                "Count this cgroup's subtree as one dedup domain in the figures shown "
+                "(memory.zswap.dedup=domain; repeatable)")
+      ->allow_extra_args(false)
+      ->excludes(global);
   c->add_option("--top", o->top, "Most shared contents in the final report (0 to 1000000)")
       ->capture_default_str()
       ->check(whole_number(0, kMaxTop));
@@ -114,7 +120,8 @@ Action add_live(CLI::App& app) {
       "  zdedup live 10 --prometheus /var/lib/prometheus/node-exporter/zdedup-live.prom\n"
       "  zdedup live 1 30 --record run.zdt --validate   # on the patched kernel\n"
       "  zdedup live 1 10 --attach kprobe      # kprobe/kretprobe instead of fentry/fexit\n"
-      "  zdedup live 1 10 --sample 16          # estimate unknown sizes from every 16th page");
+      "  zdedup live 1 10 --sample 16          # estimate unknown sizes from every 16th page\n"
+      "  zdedup live 5 --domain tenant.slice   # the figures if tenant.slice were a dedup domain");
   return [o]() {
     LiveOptions lo;
     lo.probe = probe_options(o->probe);
@@ -122,6 +129,7 @@ Action add_live(CLI::App& app) {
     lo.interval_s = o->interval;
     lo.count = o->count;
     lo.global_scope = o->global;
+    lo.domains = o->domains;
     lo.validate = o->validate;
     lo.top_n = o->top;
     lo.record_path = o->record;

@@ -69,25 +69,8 @@ TraceInfo replay_trace(const std::string& path, ShadowIndex& index,
 
 namespace {
 
-struct Domains {
-  std::vector<Cgroup> cgroups;
-  CgroupScopes scopes;  // cgroup ID -> its domain's ID
-};
-
-Domains find_domains(const std::vector<std::string>& args) {
-  Domains d;
-  for (const std::string& a : args) {
-    Cgroup cg = find_cgroup(a);
-    for (const Cgroup& o : d.cgroups)
-      if (o.id == cg.id) throw Error(Exit::bad_input, "--domain " + a + " given twice");
-    d.cgroups.push_back(cg);
-  }
-  d.scopes = domain_scopes(d.cgroups);
-  return d;
-}
-
 TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options,
-                          const Domains& domains) {
+                          const DomainScopes& domains) {
   ShadowIndex index(options.global_scope);
   TraceReport r;
   if (domains.scopes.empty() || options.global_scope) {
@@ -99,10 +82,7 @@ TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options
         path,
         [&](const Event* e, std::size_t n) {
           buf.assign(e, e + n);
-          for (Event& x : buf) {
-            auto it = domains.scopes.find(x.scope);
-            if (it != domains.scopes.end()) x.scope = it->second;
-          }
+          for (Event& x : buf) x.scope = domains.scope_of(x.scope);
           index.apply(buf.data(), buf.size());
         },
         options.progress);
@@ -121,7 +101,7 @@ TraceReport analyze_trace(const std::string& path, const AnalyzeOptions& options
 std::vector<TraceReport> analyze_traces(const std::vector<std::string>& paths,
                                         const AnalyzeOptions& options) {
   if (paths.empty()) throw Error(Exit::bad_input, "report needs at least one trace file");
-  const Domains domains = find_domains(options.domains);
+  const DomainScopes domains = find_domains(options.domains);
   std::vector<TraceReport> reports;
   for (const std::string& p : paths) reports.push_back(analyze_trace(p, options, domains));
   return reports;

@@ -150,6 +150,18 @@ CgroupScopes domain_scopes(const std::vector<Cgroup>& domains, const std::string
   return out;
 }
 
+DomainScopes find_domains(const std::vector<std::string>& args) {
+  DomainScopes d;
+  for (const std::string& a : args) {
+    Cgroup cg = find_cgroup(a);
+    for (const Cgroup& o : d.cgroups)
+      if (o.id == cg.id) throw Error(Exit::bad_input, "--domain " + a + " given twice");
+    d.cgroups.push_back(cg);
+  }
+  d.scopes = domain_scopes(d.cgroups);
+  return d;
+}
+
 DomainMap::DomainMap(std::vector<Cgroup> domains) : domains_(std::move(domains)) {}
 
 int DomainMap::domain_of(const std::string& path) const {

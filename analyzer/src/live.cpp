@@ -44,12 +44,14 @@ LiveResult run_live(const LiveOptions& o) {
   Probe probe(o.probe);
   // With validation the events go into both scopes (ValidationIndexes), the
   // figures shown come from the one --global chose.
+  // With --domain, the figures come from an index of their own, fed the
+  // events in their domains' scopes.
+  const DomainScopes domains = find_domains(o.domains);
   std::unique_ptr<ShadowIndex> own;
   std::shared_ptr<ValidationIndexes> both;
   if (o.validate) both = std::make_shared<ValidationIndexes>();
-  else own = std::make_unique<ShadowIndex>(o.global_scope);
-  ShadowIndex& index = both ? both->in(o.global_scope) : *own;
-  ShadowIndex* other = both ? &both->in(!o.global_scope) : nullptr;
+  if (!both || !domains.empty()) own = std::make_unique<ShadowIndex>(o.global_scope);
+  ShadowIndex& index = own ? *own : both->in(o.global_scope);
   std::unique_ptr<TraceWriter> trace;
   if (!o.record_path.empty()) {
     trace = std::make_unique<TraceWriter>(o.record_path);
@@ -59,8 +61,14 @@ LiveResult run_live(const LiveOptions& o) {
   r.host = probe.host();
   if (o.on_attached) o.on_attached(r.host);
   auto sink = [&](const Event& e) {
-    index.apply(e);
-    if (other) other->apply(e);
+    if (own && (domains.empty() || o.global_scope)) {
+      own->apply(e);
+    } else if (own) {
+      Event d = e;
+      d.scope = domains.scope_of(e.scope);
+      own->apply(d);
+    }
+    if (both) both->apply(e);
     if (trace) trace->add(e);
     ++r.events;
   };
@@ -72,6 +80,7 @@ LiveResult run_live(const LiveOptions& o) {
   const auto* samples = sizes ? &sample_sink : nullptr;
   auto summary = [&](std::uint64_t drops) {
     Summary s = summarize(index, o.top_n, drops, sizes.get());
+    s.domains = domains.cgroups;
     s.size_samples_dropped = sizes ? probe.samples_dropped() : 0;
     return s;
   };

@@ -71,4 +71,20 @@ CgroupScopes read_cgroup_scopes(const std::string& root = cgroup2_root());
 CgroupScopes domain_scopes(const std::vector<Cgroup>& domains,
                            const std::string& root = cgroup2_root());
 
+// `--domain CGROUP...` of report and live: the cgroups (find_cgroup(); one
+// given twice is Error(bad_input)) and the scope each cgroup of their
+// subtrees replays in.
+struct DomainScopes {
+  std::vector<Cgroup> cgroups;
+  CgroupScopes scopes;  // cgroup ID -> its domain's ID
+
+  bool empty() const { return cgroups.empty(); }
+  // The scope of an event of the cgroup @id: its domain's ID, or @id.
+  std::uint64_t scope_of(std::uint64_t id) const {
+    auto it = scopes.find(id);
+    return it == scopes.end() ? id : it->second;
+  }
+};
+DomainScopes find_domains(const std::vector<std::string>& args);
+
 }  // namespace zdedup

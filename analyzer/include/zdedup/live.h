@@ -27,6 +27,10 @@ struct LiveOptions {
   double interval_s = 1.0;
   std::uint64_t count = 0;         // intervals; 0 = until stop() says so
   bool global_scope = false;       // scope of the figures shown (--global)
+  // Cgroups whose subtrees the figures shown count as dedup domains
+  // (--domain, find_domains()); validation and the trace keep the events
+  // as the probes saw them.
+  std::vector<std::string> domains;
   // Keep what LiveResult::validate needs to compare with the patched
   // kernel's dedup index at the end (validate.h: in the kernel's
   // dedup_scope, whatever global_scope says).

@@ -165,6 +165,8 @@ def test_domain_shares_between_siblings_and_validate_follows_it(tmp_path):
     a, b = Cgroup("dom-p/a"), Cgroup("dom-p/b")
     trace = tmp_path / "dom.zdt"
     rec = record(trace)
+    from test_probes import Live
+    live = Live("--domain", "dom-p")
     wa = Workload(a, 8, "random", "--contents", "300")
     wb = Workload(b, 8, "random", "--contents", "300")
     try:
@@ -179,6 +181,9 @@ def test_domain_shares_between_siblings_and_validate_follows_it(tmp_path):
         wa.reclaim_all()
         wb.reclaim_all()
         stop(rec)
+        shown = live.settle()
+        status, _, err = live.stop()
+        assert status == 0, err
         v = subprocess.run([str(BUILD / "zdedup"), "validate", str(trace)], capture_output=True, text=True)
         assert v.returncode == 0 and "PASS" in v.stdout, v.stdout + v.stderr
         index = [line.split() for line in
@@ -188,11 +193,22 @@ def test_domain_shares_between_siblings_and_validate_follows_it(tmp_path):
         in_domain = [int(refs) for _, refs, _, s in index if int(s) == p.id]
         # b's mix pages all share a's objects: the mix is in the domain once.
         assert sum(in_domain) >= 2 * pages and len(in_domain) >= d
+        # live --domain and report --domain show the domain as the kernel holds it
+        rep = json.loads(subprocess.run([str(BUILD / "zdedup"), "report", "--json", str(trace),
+                                         "--domain", "dom-p"], capture_output=True, text=True,
+                                        check=True).stdout)
+        for figures in (shown, rep):
+            [sc] = [x for x in figures["scopes"] if x["scope"] == p.id]
+            assert (sc["logical_pages"], sc["distinct"]) == (sum(in_domain), len(in_domain)), figures
+            assert not [x for x in figures["scopes"] if x["scope"] in (a.id, b.id)]
+        assert rep["domains"] == [{"cgroup": "/dom-p", "id": p.id}]
         zswpdedup = int(dict(line.split() for line in p.read("memory.stat").splitlines())["zswpdedup"])
         assert zswpdedup >= 2 * pages - d
         for w in (wa, wb):
             assert w.verify() == {"verified": pages, "mismatches": 0}
     finally:
+        if live.proc.poll() is None:
+            live.stop()
         wa.stop()
         wb.stop()
         a.remove()
