@@ -719,86 +719,6 @@ static int scope_child(void *p)
 	return bad ? 1 : 0;
 }
 
-static int test_scope(const char *scope)
-{
-	bool global = !strcmp(scope, "global");
-	int up[2], go[2], status[2];
-	struct index_sum sa, sb, sg;
-	struct counters c0, c1;
-	struct scope_arg a;
-	struct cg cg[2];
-	pid_t pid[2];
-	char c;
-	long n = 256, want_objects, want_hits;
-
-	param_set("dedup", "1");
-	param_set("dedup_scope", scope);
-	cg_create(&cg[0], "scope-a");
-	cg_create(&cg[1], "scope-b");
-	if (pipe(up) || pipe(go))
-		die("pipe");
-	a = (struct scope_arg){ .n = n, .fd = up[1], .go = go[0] };
-	counters(&c0);
-	for (int i = 0; i < 2; i++) {
-		pid[i] = fork();
-		if (!pid[i]) {
-			cg_enter(&cg[i]);
-			stay_on_this_cpu();
-			_exit(scope_child(&a));
-		}
-		/* one after the other, so that the counts are exact */
-		struct pollfd pfd = { .fd = up[0], .events = POLLIN };
-
-		if (poll(&pfd, 1, 300 * 1000) != 1 || read(up[0], &c, 1) != 1)
-			die("scope child %d did not report", i);
-		check(!c, "child %d: pageout failed", i);
-	}
-	counters(&c1);
-	index_sum(cg[0].id, &sa);
-	index_sum(cg[1].id, &sb);
-	index_sum(0, &sg);
-	show_counters(scope, &c1);
-	if (global) {
-		want_objects = 16;
-		want_hits = 2 * n - 16;
-		check(!sa.lines && !sb.lines && sg.lines >= 16,
-		      "global scope: %ld/%ld lines in the cgroups' scopes, %ld in scope 0",
-		      sa.lines, sb.lines, sg.lines);
-	} else {
-		want_objects = 32;
-		want_hits = 2 * (n - 16);
-		check(sa.lines == 16 && sb.lines == 16 && sa.refs == n && sb.refs == n,
-		      "memcg scope: cgroup A %ld lines/%ld refs, B %ld lines/%ld refs, want 16/%ld each",
-		      sa.lines, sa.refs, sb.lines, sb.refs, n);
-	}
-	check(c1.objects - c0.objects == want_objects,
-	      "%s scope: dedup_objects grew by %lld, want %ld", scope,
-	      c1.objects - c0.objects, want_objects);
-	check(c1.hits - c0.hits == want_hits,
-	      "%s scope: dedup_hits grew by %lld, want %ld", scope,
-	      c1.hits - c0.hits, want_hits);
-	if (write(go[1], "xx", 2) != 2)
-		die("pipe write");
-	for (int i = 0; i < 2; i++) {
-		waitpid(pid[i], &status[i], 0);
-		check(WIFEXITED(status[i]) && !WEXITSTATUS(status[i]),
-		      "%s scope: cgroup %d read back corrupt data", scope, i);
-	}
-	counters(&c1);
-	check(c1.objects == c0.objects && c1.saved == c0.saved,
-	      "%s scope: index not back to its size (%lld objects, %lld saved)",
-	      scope, c1.objects - c0.objects, c1.saved - c0.saved);
-	close(up[0]);
-	close(up[1]);
-	close(go[0]);
-	close(go[1]);
-	cg_destroy(&cg[0]);
-	cg_destroy(&cg[1]);
-	return failures ? 1 : 0;
-}
-
-/* ---------- test: dedup domains (memory.zswap.dedup) ---------- */
-
 /* A process in a cgroup holding scope_child's mix, paged out */
 struct holder {
 	pid_t pid;
@@ -842,6 +762,61 @@ static bool release(struct holder *h)
 	}
 	return WIFEXITED(status) && !WEXITSTATUS(status);
 }
+
+static int test_scope(const char *scope)
+{
+	bool global = !strcmp(scope, "global");
+	struct index_sum sa, sb, sg;
+	struct counters c0, c1;
+	struct holder h[2];
+	struct cg cg[2];
+	long n = 256, want_objects, want_hits;
+	bool ok;
+
+	param_set("dedup", "1");
+	param_set("dedup_scope", scope);
+	cg_create(&cg[0], "scope-a");
+	cg_create(&cg[1], "scope-b");
+	counters(&c0);
+	/* one after the other, so that the counts are exact */
+	for (int i = 0; i < 2; i++)
+		hold(&h[i], &cg[i], n);
+	counters(&c1);
+	index_sum(cg[0].id, &sa);
+	index_sum(cg[1].id, &sb);
+	index_sum(0, &sg);
+	show_counters(scope, &c1);
+	if (global) {
+		want_objects = 16;
+		want_hits = 2 * n - 16;
+		check(!sa.lines && !sb.lines && sg.lines >= 16,
+		      "global scope: %ld/%ld lines in the cgroups' scopes, %ld in scope 0",
+		      sa.lines, sb.lines, sg.lines);
+	} else {
+		want_objects = 32;
+		want_hits = 2 * (n - 16);
+		check(sa.lines == 16 && sb.lines == 16 && sa.refs == n && sb.refs == n,
+		      "memcg scope: cgroup A %ld lines/%ld refs, B %ld lines/%ld refs, want 16/%ld each",
+		      sa.lines, sa.refs, sb.lines, sb.refs, n);
+	}
+	check(c1.objects - c0.objects == want_objects,
+	      "%s scope: dedup_objects grew by %lld, want %ld", scope,
+	      c1.objects - c0.objects, want_objects);
+	check(c1.hits - c0.hits == want_hits,
+	      "%s scope: dedup_hits grew by %lld, want %ld", scope,
+	      c1.hits - c0.hits, want_hits);
+	ok = release(&h[0]) & release(&h[1]);
+	check(ok, "%s scope: a cgroup read back corrupt data", scope);
+	counters(&c1);
+	check(c1.objects == c0.objects && c1.saved == c0.saved,
+	      "%s scope: index not back to its size (%lld objects, %lld saved)",
+	      scope, c1.objects - c0.objects, c1.saved - c0.saved);
+	cg_destroy(&cg[0]);
+	cg_destroy(&cg[1]);
+	return failures ? 1 : 0;
+}
+
+/* ---------- test: dedup domains (memory.zswap.dedup) ---------- */
 
 /*
  * memory.stat is flushed lazily, and at the latest every 2 seconds: wait up
