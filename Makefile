@@ -75,7 +75,7 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
-test: setup build test-unit test-cli test-python test-fuzz test-bench-smoke test-vm
+test: setup build test-unit test-cli test-python test-fuzz test-vm test-bench-smoke
 
 test-unit: build
 	$(BUILD)/zdedup_unit_tests --gtest_brief=1
