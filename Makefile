@@ -5,7 +5,7 @@
 #   make setup      install the Debian packages the project needs (idempotent)
 #   make test       every test tier (unit, CLI, Python, fuzz corpus, bench smoke, in-VM: test-vm)
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS each (tests/fuzz/)
-#   make test-sanitize  the 7.2 dedup tier under KASAN, kmemleak, fault injection, NUMA
+#   make test-sanitize  the 7.2 dedup tier alone, under KASAN, kmemleak, fault injection, NUMA
 #   make demo       the main job: patched 7.2 kernel in QEMU on a ghost swapfile, workload,
 #                   zdedup live + validate, every page read back
 #   make demo-scan  zdedup scan of a process with a known mix (no VM)
@@ -104,9 +104,9 @@ fuzz: setup fuzz-build
 test-vm: build
 	tests/vm/run-guest-tests
 
-# The dedup tier under KASAN, kmemleak, fault injection and 2 NUMA nodes
-# (kpatch/build-kernel --config sanitize; its build takes about 15 minutes):
-# not in make test yet, whose 60 minutes it does not fit (tests/vm/dedup/README.md).
+# The 7.2 dedup tier alone, under KASAN, kmemleak, fault injection and 2 NUMA
+# nodes (kpatch/build-kernel --config sanitize, about 11 minutes to build):
+# make test-vm runs it among the other tiers (tests/vm/dedup/README.md).
 test-sanitize: setup build
 	tests/vm/dedup/run --base 7.2 --kernel patched-sanitize-7.2
 

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import BUILD, Workload, zswap_counter
+from test_probes import Live
 
 PARAMS = pathlib.Path("/sys/module/zswap/parameters")
 pytestmark = pytest.mark.skipif(not (PARAMS / "dedup").exists(),
@@ -94,20 +95,21 @@ def test_dedup_off_predicts_what_dedup_on_realises(cgroup, tmp_path):
         pool_empty()
         hits0 = zswap_counter("dedup_hits")
         pool0 = zswap_counter("pool_total_size")
-        live = subprocess.Popen([str(BUILD / "zdedup"), "live", "1", "--json", "-c", str(cgroup.path)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        # Live returns once the probes are attached and reporting (a fixed
+        # sleep was too short on the KASAN kernel, and the first stores
+        # went unseen); settle() takes an interval that began after the
+        # last store.
+        live = Live("-c", cgroup.path)
         wl = Workload(cgroup, 16, "hot", "--dup-pct", "50", "--seed", "7")
         try:
             wl.reclaim_all()
-            time.sleep(2)
+            last = live.settle()
             pool = zswap_counter("pool_total_size") - pool0
             hits = zswap_counter("dedup_hits") - hits0
         finally:
-            live.send_signal(signal.SIGINT)
-            out, err = live.communicate(timeout=60)
+            status, _, err = live.stop()
             wl.stop()
-        last = [json.loads(l) for l in out.splitlines() if l.startswith("{")][-1]
+        assert status == 0, err
         predicted[on] = (last["duplicate_pages"], last["saved_bytes"], pool, hits)
     (dup_off, saved_off, pool_off, hits_off), (dup_on, saved_on, pool_on, hits_on) = \
         predicted[False], predicted[True]
@@ -165,7 +167,6 @@ def test_domain_shares_between_siblings_and_validate_follows_it(tmp_path):
     a, b = Cgroup("dom-p/a"), Cgroup("dom-p/b")
     trace = tmp_path / "dom.zdt"
     rec = record(trace)
-    from test_probes import Live
     live = Live("--domain", "dom-p")
     wa = Workload(a, 8, "random", "--contents", "300")
     wb = Workload(b, 8, "random", "--contents", "300")
