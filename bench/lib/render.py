@@ -16,6 +16,17 @@ TARGETS = {"store_distinct": 0.97, "store_dup50": 1.25, "load": 0.98, "pool_vs_i
            "patched_off_vs_baseline": 0.99, "probe": 0.85,
            # issue 13: zdedup live on the 7.2 release kernel (--only probe).
            "probe_release": 0.90}
+# Issue 11's targets for the 7.2 series in the VM: its store ratios are judged under
+# User-Mode Linux (bench/uml-store), so the VM table shows them without a target.
+TARGETS_7_2 = {"store_distinct": None, "store_dup50": None, "load": 0.98, "pool_vs_ideal": 1.01,
+               "patched_off_vs_baseline": 0.99}
+
+
+def targets_of(k):
+    """The kernel table's targets for the base of its kernels."""
+    return TARGETS_7_2 if k.get("base", "6.12") == "7.2" else TARGETS
+
+
 # The analyzer's targets (the table of bench/README.md's analyzer section).
 ANALYZER_TARGETS = {"events_per_cpu_s": 10e6, "index_bytes_per_live_slot": 32, "speedup_vs_pandas": 50,
                     "scan_vs_xxhsum": 1.5, "ksm_agreement_pct": 1.0}
@@ -49,6 +60,7 @@ def fmt_ratio(x, target=None, higher=True):
 def kernel_table(results):
     k = results["kernel_bench"]
     s = k["summary"]
+    T = targets_of(k)
     uname = next((b["uname"] for b in k["boots"] if b["kernel"] == "patched"), "?")
     base = next((b["uname"] for b in k["boots"] if b["kernel"] == "baseline"), "?")
     b0 = k["boots"][0]
@@ -79,12 +91,12 @@ def kernel_table(results):
         m = s.get(mix)
         if not m:
             continue
-        st_target = TARGETS["store_distinct"] if mix == "distinct" else TARGETS["store_dup50"] if mix == "dup50" else None
+        st_target = T["store_distinct"] if mix == "distinct" else T["store_dup50"] if mix == "dup50" else None
         st, st_ok = fmt_ratio(m.get("store_ratio_on_vs_off"), st_target)
-        ld, ld_ok = fmt_ratio(m.get("load_ratio_on_vs_off"), TARGETS["load"])
-        pv, pv_ok = fmt_ratio(m.get("pool_vs_ideal"), TARGETS["pool_vs_ideal"], higher=False)
-        pb, pb_ok = fmt_ratio(m.get("store_ratio_patched_off_vs_baseline"), TARGETS["patched_off_vs_baseline"])
-        pl, pl_ok = fmt_ratio(m.get("load_ratio_patched_off_vs_baseline"), TARGETS["patched_off_vs_baseline"])
+        ld, ld_ok = fmt_ratio(m.get("load_ratio_on_vs_off"), T["load"])
+        pv, pv_ok = fmt_ratio(m.get("pool_vs_ideal"), T["pool_vs_ideal"], higher=False)
+        pb, pb_ok = fmt_ratio(m.get("store_ratio_patched_off_vs_baseline"), T["patched_off_vs_baseline"])
+        pl, pl_ok = fmt_ratio(m.get("load_ratio_patched_off_vs_baseline"), T["patched_off_vs_baseline"])
         meta = (f"{m['metadata_measured_bytes'] / 1024:.0f} KiB = {m['metadata_measured_per_distinct']:.0f} B "
                 f"per distinct, {m['metadata_measured_pct_of_pool_on']:.1f} % of pool "
                 f"({m['metadata_model_bytes'] / 1024:.0f} KiB)") if "metadata_measured_bytes" in m else "—"
@@ -127,11 +139,18 @@ def kernel_table(results):
                   f" / {ch['memcpy_ns'] / 1000:.2f} us."]
     if s.get("limits"):
         lines += ["", limits_paragraph(s["limits"])]
-    targets = ("Targets: store on/off >= 0.97 all-distinct and >= 1.25 at 50 % duplicates; load >= 0.98; "
-               "pool within 2 % of ideal (distinct contents x the per-page pool size of the dedup-off "
-               "runs of the same bytes); patched with dedup off >= 0.99 of unpatched; probe >= 0.85, no drops. "
+    if T is TARGETS_7_2:
+        head = ("Targets (issue 11): store ratios are judged under User-Mode Linux (bench/uml-store), "
+                "not here; load >= 0.98; pool within 1 % of ideal (distinct contents x the per-page pool "
+                "size of the dedup-off runs of the same bytes); patched with dedup off >= 0.99 of unpatched. ")
+    else:
+        head = ("Targets: store on/off >= 0.97 all-distinct and >= 1.25 at 50 % duplicates; load >= 0.98; "
+                "pool within 2 % of ideal (distinct contents x the per-page pool size of the dedup-off "
+                "runs of the same bytes); patched with dedup off >= 0.99 of unpatched; probe >= 0.85, no drops. ")
+    targets = (head +
                "Extra metadata measured = growth of SUnreclaim (/proc/meminfo) over the store, dedup on minus "
-               "off; model = 24 B x stored slots + 8 B x rhashtable buckets (64 doubled past 75 % load).")
+               "off; model = " + s.get("metadata_model", "24 B x stored slots + 8 B x rhashtable buckets "
+                                       "(64 doubled past 75 % load)") + ".")
     return "\n".join(lines + ["", targets])
 
 
@@ -251,6 +270,9 @@ def kernel_block(results, table_marker=None):
         return "kernel-limits", limits_text(results)
     if table_marker is None:
         table_marker = "kernel-bench-release" if k.get("kernel_config") == "release" else "kernel-bench"
+        # The 6.12 tables keep their names; other bases get their own.
+        if k.get("base", "6.12") != "6.12":
+            table_marker += "-" + k["base"]
     return table_marker, kernel_table(results)
 
 

@@ -83,7 +83,22 @@ def probe_summary(on, probe):
     return out
 
 
-def summarize_kernel(runs):
+def metadata_model(base, stored, distinct):
+    """Extra slab bytes with dedup on over off that the series' design predicts, and the
+    design's words for it (bench/README.md prints them under the table)."""
+    if base == "6.12":
+        # v1: an 80 instead of a 56 byte entry for every slot stored with dedup
+        # on, and 8 bytes per rhashtable bucket.
+        return (24 * stored + 8 * rhashtable_buckets(distinct),
+                "24 B x stored slots + 8 B x rhashtable buckets (64 doubled past 75 % load)")
+    # v2: a 72 byte entry per content, none for a slot that shares; the bucket
+    # array is allocated at boot, so it is not in the growth.
+    return (72 * distinct - 56 * stored,
+            "72 B x distinct contents - 56 B x stored slots (one 72 B entry per content with dedup "
+            "on, a 56 B entry per slot with it off; the bucket array is allocated at boot)")
+
+
+def summarize_kernel(runs, base="6.12"):
     """Ratios per mix from the raw runs: medians over repetitions and boots."""
     def sel(kernel, bench, mode):
         # Warm-up runs were checked (check_run) but are not measurements.
@@ -128,13 +143,12 @@ def summarize_kernel(runs):
                       "pool_ratio_on_vs_off": pool_on / pool_off, "pool_bytes_per_page_off": per_page,
                       "pool_bytes_ideal": ideal, "pool_vs_ideal": pool_on / ideal})
             stored = on[0]["stored_pages"]
-            # Extra metadata: design figures (80 vs 56 byte entry for every slot
-            # stored with dedup on, 8 bytes per rhashtable bucket) and the
+            # Extra metadata: the design's figure (metadata_model) and the
             # measured growth of unreclaimable slab (SUnreclaim in /proc/meminfo,
             # kmalloc'd bucket arrays included) on vs off.
-            buckets = rhashtable_buckets(m["distinct"])
-            m["metadata_model_bytes"] = 24 * stored + 8 * buckets
-            m["metadata_model_buckets"] = buckets
+            m["metadata_model_bytes"], out["metadata_model"] = metadata_model(base, stored, m["distinct"])
+            if base == "6.12":
+                m["metadata_model_buckets"] = rhashtable_buckets(m["distinct"])
             m["metadata_measured_bytes"] = (median([r["sunreclaim_delta_bytes"] for r in on]) -
                                             median([r["sunreclaim_delta_bytes"] for r in off_same]))
             m["metadata_measured_per_distinct"] = m["metadata_measured_bytes"] / m["distinct"]
