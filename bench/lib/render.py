@@ -74,7 +74,8 @@ def kernel_table(results):
         f"built with the {k.get('kernel_config', 'test')} config"
         + (" (debug checks off)" if k.get("kernel_config") == "release" else
            " (lockdep, DEBUG_VM, DEBUG_LIST, SLUB_DEBUG on)") + ", "
-        f"zswap {b0['compressor']}/{b0['zpool']}, swap on a RAM disk. {k['mib']} MiB per run "
+        # 7.2 has no zpool parameter: zswap calls zsmalloc directly.
+        f"zswap {b0['compressor']}/{b0['zpool'] or 'zsmalloc'}, swap on a RAM disk. {k['mib']} MiB per run "
         f"({k['mib'] * 256} pages), {k['reps']} repetitions per mode and boot"
         + (f" after {warm} warm-up round{'s' if warm > 1 else ''} (not counted)" if warm else "")
         + f", {k['rounds']} rounds of "
