@@ -70,8 +70,7 @@ def bench_kernel(smoke, rounds, mib, reps, probe_reps, limits_only=False, kernel
     for kernel, args in plan:
         records, secs = vm_boot(kernel, args, kernel_config, base=base)
         boot = next((r for r in records if r["bench"] == "boot"), {})
-        boots.append({"kernel": kernel, "image": vm_image(kernel, kernel_config, base),
-                      "uname": boot.get("uname"), "args": args, "wall_s": secs,
+        boots.append({"kernel": kernel, "uname": boot.get("uname"), "args": args, "wall_s": secs,
                       "compressor": boot.get("compressor"), "zpool": boot.get("zpool"),
                       "guest_cpus": boot.get("cpus"), "guest_mem_kib": boot.get("mem_kib")})
         for r in records:

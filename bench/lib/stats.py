@@ -146,9 +146,11 @@ def summarize_kernel(runs, base="6.12"):
             # Extra metadata: the design's figure (metadata_model) and the
             # measured growth of unreclaimable slab (SUnreclaim in /proc/meminfo,
             # kmalloc'd bucket arrays included) on vs off.
-            m["metadata_model_bytes"], out["metadata_model"] = metadata_model(base, stored, m["distinct"])
+            m["metadata_model_bytes"], model = metadata_model(base, stored, m["distinct"])
             if base == "6.12":
                 m["metadata_model_buckets"] = rhashtable_buckets(m["distinct"])
+            else:  # the 6.12 summaries predate the key; their table says the 6.12 model
+                out["metadata_model"] = model
             m["metadata_measured_bytes"] = (median([r["sunreclaim_delta_bytes"] for r in on]) -
                                             median([r["sunreclaim_delta_bytes"] for r in off_same]))
             m["metadata_measured_per_distinct"] = m["metadata_measured_bytes"] / m["distinct"]

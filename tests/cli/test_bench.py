@@ -23,11 +23,13 @@ RESULTS = REPO / "bench/results"
 # kernel-bench and kernel-bench-run1 blocks are from earlier versions of bench/run).
 README_BLOCKS = {"kernel-bench-release": "2026-11-22-kernel-release-run4.json",
                  "kernel-limits": "2026-11-22-kernel-limits.json",
-                 "probe-bench": "2026-12-01-probe-stock-7.2.json"}
+                 "probe-bench": "2026-12-01-probe-stock-7.2.json",
+                 "kernel-bench-release-7.2": "2026-12-02-kernel-release-7.2.json"}
 ANALYZER = ["2026-11-22-analyzer.json", "2026-12-01-analyzer.json"]
 KERNEL_TABLES = ["2026-11-22-kernel.json", "2026-11-22-kernel-run2.json", "2026-11-22-kernel-release.json",
                  "2026-11-22-kernel-release-1round.json", "2026-11-22-kernel-release-run2.json",
-                 "2026-11-22-kernel-release-run3.json", "2026-11-22-kernel-release-run4.json"]
+                 "2026-11-22-kernel-release-run3.json", "2026-11-22-kernel-release-run4.json",
+                 "2026-12-02-kernel-release-7.2.json"]
 
 
 def python(*args, check=0):
@@ -167,10 +169,16 @@ def test_analyzer_table_against_the_raw_figures(name):
 
 @pytest.mark.parametrize("name", KERNEL_TABLES)
 def test_kernel_table_against_the_raw_runs(name):
-    runs = load(name)["kernel_bench"]["runs"]
+    k = load(name)["kernel_bench"]
+    runs = k["runs"]
     text = render_one(name)
     checked = 0
-    for mix, target in (("distinct", 0.97), ("dup50", 1.25), ("dup90", None), ("realistic", None)):
+    # Issue 11 judges the 7.2 series' store ratios under UML, its pool within 1 %.
+    v2 = k.get("base") == "7.2"
+    targets = {"distinct": None if v2 else 0.97, "dup50": None if v2 else 1.25}
+    pool_limit = 1.01 if v2 else 1.02
+    for mix in ("distinct", "dup50", "dup90", "realistic"):
+        target = targets.get(mix)
         off, on = runs_of(runs, "patched", mix, "off"), runs_of(runs, "patched", mix, "on")
         plain = runs_of(runs, "baseline", mix, "plain")
         # On vs off from the boots that ran both; patched vs unpatched over all boots.
@@ -185,7 +193,7 @@ def test_kernel_table_against_the_raw_runs(name):
         assert cells[3] == f"{med(on, 'pool_total_size') / med(off_same, 'pool_total_size'):.3f}"
         per_page = statistics.median(r["pool_total_size"] / r["stored_pages"] for r in off_same)
         vs_ideal = med(on, "pool_total_size") / (per_page * on[0]["distinct"])
-        assert cells[4] == f"**{vs_ideal:.3f}** ({ok(vs_ideal <= 1.02)})"
+        assert cells[4] == f"**{vs_ideal:.3f}** ({ok(vs_ideal <= pool_limit)})"
         for cell, key in ((cells[5], "store_s"), (cells[6], "load_s")):
             patched = med(plain, key) / med(off, key)
             assert cell == f"**{patched:.3f}** ({ok(patched >= 0.99)})"
@@ -241,7 +249,7 @@ def test_statistics_reproduce_the_committed_summaries():
         k = load(name)["kernel_bench"]
         summary = dict(k["summary"])
         del summary["calibrate_host"]  # measured on the host, not summarized
-        assert summarize_kernel(k["runs"]) == summary, name
+        assert summarize_kernel(k["runs"], k.get("base", "6.12")) == summary, name
 
 
 def test_readme_from_rewrites_the_same_block(tmp_path):
@@ -276,7 +284,7 @@ import lib.kernel
 k = json.load(open(recorded))["kernel_bench"]
 boots = iter(enumerate(k["boots"]))
 
-def vm_boot(kernel, guest_args, kernel_config="test", mem=1024, cpus=2):
+def vm_boot(kernel, guest_args, kernel_config="test", mem=1024, cpus=2, base="6.12"):
     i, b = next(boots)
     runs = [copy.deepcopy(r) for r in k["runs"] if r["boot"] == i]
     if "--smoke" in argv:  # its one boot: two mixes, dedup off and on, no warm-up
