@@ -90,13 +90,12 @@ Action add_live(CLI::App& app) {
   c->add_option("--record", o->record, "Also write every event to a trace file");
   c->add_flag("--validate", o->validate,
               "At the end, compare with the patched kernel's dedup index (exit 1 on mismatch), "
-              "in the kernel's zswap.dedup_scope whatever --global says");
-  CLI::Option* global = c->add_flag("--global", o->global, "Count sharing across cgroups (default: per cgroup)");
+              "in the kernel's zswap.dedup_scope whatever --dedup-scope says");
+  add_dedup_scope(c, o->global, " in the figures shown");
   c->add_option("--domain", o->domains,
                 "Count this cgroup's subtree as one dedup domain in the figures shown "
                 "(memory.zswap.dedup=domain; repeatable)")
-      ->allow_extra_args(false)
-      ->excludes(global);
+      ->allow_extra_args(false);
   c->add_option("--top", o->top, "Most shared contents in the final report (0 to 1000000)")
       ->capture_default_str()
       ->check(whole_number(0, kMaxTop));
@@ -123,6 +122,8 @@ Action add_live(CLI::App& app) {
       "  zdedup live 1 10 --sample 16          # estimate unknown sizes from every 16th page\n"
       "  zdedup live 5 --domain tenant.slice   # the figures if tenant.slice were a dedup domain");
   return [o]() {
+    check_domains_scope(o->domains, o->global);
+    check_domains_scope(o->domains, o->global);
     LiveOptions lo;
     lo.probe = probe_options(o->probe);
     lo.probe.sample_every = o->sample;

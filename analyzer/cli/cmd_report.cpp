@@ -23,14 +23,11 @@ Action add_report(CLI::App& app) {
   c->add_option("--top", o->top, "Most shared contents to list (0 to 1000000)")
       ->capture_default_str()
       ->check(whole_number(0, kMaxTop));
-  c->add_flag("--global", o->global,
-              "Share contents across memory cgroups (like zswap.dedup_scope=global); "
-              "default: per cgroup");
+  add_dedup_scope(c, o->global, " in the replay");
   c->add_option("--domain", o->domains,
                 "Count this cgroup's subtree as one dedup domain (memory.zswap.dedup=domain; "
                 "repeatable; the cgroups as they are on this host)")
-      ->allow_extra_args(false)
-      ->excludes("--global");
+      ->allow_extra_args(false);
   c->add_option("--index-model", o->index_model,
                  "Replay through kernel index designs instead: MODEL[,MODEL...] or 'all' "
                  "(exact-rhashtable, open:LOAD, bucketed:WAYS[:BYTES], fixed:CELLS, second-sighting:BITS)");
@@ -41,10 +38,11 @@ Action add_report(CLI::App& app) {
       "Examples:\n"
       "  zdedup report run.zdt\n"
       "  zdedup report --json host1.zdt host2.zdt > fleet.json\n"
-      "  zdedup report --global run.zdt   # what cross-cgroup sharing would add\n"
+      "  zdedup report --dedup-scope global run.zdt   # what cross-cgroup sharing would add\n"
       "  zdedup report --domain tenant.slice run.zdt   # what one domain for the tenant would add\n"
       "  zdedup report --index-model all run.zdt   # duplicates and bytes per kernel index design");
   return [o]() {
+    check_domains_scope(o->domains, o->global);
     if (!o->index_model.empty()) return run_index_model(o->traces, o->index_model, o->json, o->global);
     AnalyzeOptions ao;
     ao.top_n = o->top;

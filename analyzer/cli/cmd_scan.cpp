@@ -40,10 +40,9 @@ Action add_scan(CLI::App& app) {
       ->capture_default_str()
       ->check(whole_number(1, std::uint64_t{1} << 30));
   // The name before live and scan shared one (0.2); kept, unlisted, until 0.3.
-  c->add_option("--sample-every", o->sample_every)
-      ->check(whole_number(1, std::uint64_t{1} << 30))
-      ->excludes(sample)
-      ->group("");
+  old_name(c, c->add_option("--sample-every", o->sample_every)
+                  ->check(whole_number(1, std::uint64_t{1} << 30)),
+           sample);
   c->add_option("--domain", o->domains,
                 "Count this cgroup's subtree as one dedup domain (memory.zswap.dedup=domain; "
                 "repeatable)")

@@ -34,6 +34,16 @@ constexpr std::uint64_t kMaxTop = 1000000;
 // A finite decimal number (ranges are the library's to check).
 CLI::Validator finite_number();
 
+// --dedup-scope memcg|global, zswap.dedup_scope's name and values: sets
+// @global for global.  --global, its name in 0.1, stays accepted,
+// unlisted, until 0.3; the two exclude each other.  @what ends the help line.
+void add_dedup_scope(CLI::App* c, bool& global, const std::string& what);
+// Hides @old, a former name of @current kept until 0.3, and refuses the two
+// together (one per subcommand: it takes its parse-complete callback).
+void old_name(CLI::App* c, CLI::Option* old, CLI::Option* current);
+// --domain counts subtrees as scopes, which global scope has none of.
+void check_domains_scope(const std::vector<std::string>& domains, bool global);
+
 // Prints "zdedup: MESSAGE" on stderr.
 void error_line(const std::string& message);
 // True when progress lines should be drawn (stderr is a terminal).

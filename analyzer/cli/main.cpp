@@ -31,6 +31,33 @@ CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
       "UINT", "whole_number");
 }
 
+void add_dedup_scope(CLI::App* c, bool& global, const std::string& what) {
+  CLI::Option* scope =
+      c->add_option_function<std::string>(
+            "--dedup-scope", [&global](const std::string& v) { global = v == "global"; },
+            "Who shares with whom, as zswap.dedup_scope: memcg (per memory cgroup, the "
+            "default) or global (across cgroups)" + what)
+          ->check(CLI::IsMember({"memcg", "global"}))
+          ->default_str("memcg");
+  old_name(c, c->add_flag("--global", global), scope);
+}
+
+void old_name(CLI::App* c, CLI::Option* old, CLI::Option* current) {
+  old->group("");
+  // Not excludes(): CLI11 names a hidden option '' in its message.
+  const std::string why = "--" + old->get_lnames().at(0) + " is the old name of --" +
+                          current->get_lnames().at(0) + ": give one";
+  c->parse_complete_callback([old, current, why] {
+    if (old->count() && current->count()) throw CLI::ValidationError(why);
+  });
+}
+
+void check_domains_scope(const std::vector<std::string>& domains, bool global) {
+  if (global && !domains.empty())
+    throw Error(Exit::bad_input, "--domain needs --dedup-scope memcg: in global scope everyone "
+                                 "shares, so a domain changes nothing");
+}
+
 CLI::Validator finite_number() {
   return CLI::Validator(
       [](std::string& text) -> std::string {

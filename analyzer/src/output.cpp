@@ -102,6 +102,8 @@ json to_json(const Summary& s) {
               {"unsized_duplicate_pages", s.unsized_duplicates},
               {"integrity_mismatches", s.events.integrity_mismatches},
               {"drops", s.drops},
+              {"dedup_scope", s.global_scope ? "global" : "memcg"},
+              // dedup_scope's name in 0.1; goes in 0.3.
               {"scope_mode", s.global_scope ? "global" : "memcg"},
               {"index_bytes", s.index_bytes},
               {"events", events_json(s.events)},

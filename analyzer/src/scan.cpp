@@ -8,24 +8,29 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
 #include "zdedup/error.h"
 #include "zdedup/input.h"
 #include "zdedup/page_hash.h"
+#include "zdedup/read_ahead.h"
 
 namespace zdedup {
 
 namespace {
 
 constexpr std::size_t kChunkPages = 256;  // 1 MiB reads
+// A file is read 64 KiB at a time, four blocks ahead: the ring (256 KiB)
+// stays in the reader core's L2, so read()'s copy out of the page cache
+// writes to cache, not memory.  With two 1 MiB blocks the copy was 60 % of a
+// scan's samples on a host with 1 MiB of L2 per core and the scan 2.7x
+// xxhsum's time; 1.1-1.6x with these (bench/README.md, 2026-12-02).
+constexpr std::size_t kReadBlockPages = 16;
+constexpr std::size_t kReadBlocks = 4;
 
 std::uint64_t now_ns() {
   timespec ts{};
@@ -33,99 +38,34 @@ std::uint64_t now_ns() {
   return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
 }
 
-// Reads a descriptor ahead on a thread of its own, into two buffers in turn,
-// so that copying the next block out of the page cache overlaps hashing this
-// one: the copy is about a third of the time of a file scan (bench/README.md).
-// Every block is full but the last, which ends at end of file or at a read
-// error, with the bytes read before the error.
-class ReadAhead {
- public:
-  struct Block {
-    const unsigned char* data;
-    std::size_t bytes;
-    int error;  // errno of the read that ended the block, or 0
-    bool last;
-  };
-
-  ReadAhead(int fd, std::size_t block_bytes) : fd_(fd) {
-    for (auto& b : buf_) b.resize(block_bytes);
-    thread_ = std::thread([this] { run(); });
-  }
-  // Also on an exception in the consumer: the reader stops at its next block.
-  ~ReadAhead() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  ReadAhead(const ReadAhead&) = delete;
-  ReadAhead& operator=(const ReadAhead&) = delete;
-
-  // The next block.  The one returned before may be overwritten from now on;
-  // nothing may be asked after the last.
-  Block next() {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (started_) {
-      state_[cur_].full = false;
-      cur_ ^= 1;
-      cv_.notify_all();
-    }
-    started_ = true;
-    cv_.wait(lock, [&] { return state_[cur_].full; });
-    const State& s = state_[cur_];
-    return {buf_[cur_].data(), s.bytes, s.error, s.last};
-  }
-
- private:
-  struct State {
-    std::size_t bytes = 0;
-    int error = 0;
-    bool last = false;
-    bool full = false;
-  };
-
-  void run() {
-    for (int i = 0;; i ^= 1) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !state_[i].full; });
-        if (stop_) return;
-      }
-      std::vector<unsigned char>& b = buf_[i];
-      std::size_t have = 0;
-      int error = 0;
-      while (have < b.size()) {
-        ssize_t n = ::read(fd_, b.data() + have, b.size() - have);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          error = errno;
-          break;
-        }
-        if (n == 0) break;
-        have += static_cast<std::size_t>(n);
-      }
-      const bool last = error || have < b.size();
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        state_[i] = {have, error, last, true};
-      }
-      cv_.notify_all();
-      if (last) return;
-    }
-  }
-
-  int fd_;
-  std::vector<unsigned char> buf_[2];
-  State state_[2];
-  int cur_ = 0;
-  bool started_ = false;
-  bool stop_ = false;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::thread thread_;
+// A block of a file as read ahead (read_ahead.h), so that copying the next
+// block out of the page cache overlaps hashing this one: the copy is about a
+// third of the time of a file scan (bench/README.md).  Every block is full
+// but the last, which ends at end of file or at a read error, with the bytes
+// read before the error.
+struct FileBlock {
+  std::vector<unsigned char> data;
+  std::size_t bytes = 0;
+  int error = 0;  // errno of the read that ended the block, or 0
+  bool last = false;
 };
+
+Fill read_block(int fd, FileBlock& b) {
+  b.bytes = 0;
+  b.error = 0;
+  while (b.bytes < b.data.size()) {
+    ssize_t n = ::read(fd, b.data.data() + b.bytes, b.data.size() - b.bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      b.error = errno;
+      break;
+    }
+    if (n == 0) break;
+    b.bytes += static_cast<std::size_t>(n);
+  }
+  b.last = b.error || b.bytes < b.data.size();
+  return b.last ? Fill::last : Fill::more;
+}
 
 struct Vma {
   std::uint64_t start, end;
@@ -354,11 +294,13 @@ void Scanner::add_file(const std::string& path) {
   current_ = path;
   enter_scopes(std::nullopt);
   bytes_total_ += in.size();
-  ReadAhead reader(fd, kChunkPages * kPageSize);
-  for (;;) {
-    const ReadAhead::Block b = reader.next();
+  ReadAhead<FileBlock, kReadBlocks> reader(
+      [fd](FileBlock& b) { return read_block(fd, b); },
+      [](FileBlock& b) { b.data.resize(kReadBlockPages * kPageSize); });
+  for (;; reader.pop()) {
+    const FileBlock& b = *reader.front();  // the last block comes before the end
     const std::size_t whole = b.bytes / kPageSize;
-    feed_pages(b.data, whole, src);
+    feed_pages(b.data.data(), whole, src);
     if (b.error && src.pages == 0 && b.bytes == 0)
       // Nothing read at all (/proc/self/mem at offset 0): an error, not an
       // empty file with a warning.

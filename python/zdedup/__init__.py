@@ -76,11 +76,26 @@ def _columns(df):
     return cols
 
 
-def report(trace, top=10, global_scope=False, domains=None):
+def _global(dedup_scope, global_scope):
+    """Whether a replay shares across cgroups: dedup_scope "memcg" or
+    "global" (`--dedup-scope`, zswap.dedup_scope); global_scope=True is its
+    name in 0.1, kept until 0.3."""
+    if dedup_scope not in ("memcg", "global"):
+        err = Error(f"dedup_scope must be 'memcg' or 'global', not {dedup_scope!r}")
+        err.exit_code = 2
+        raise err
+    if global_scope is not None:
+        return bool(global_scope)
+    return dedup_scope == "global"
+
+
+def report(trace, top=10, dedup_scope="memcg", domains=None, global_scope=None):
     """The figures of `zdedup report --json` for a trace path, a list of
     paths, or a DataFrame from read_trace (dict with the same keys);
-    domains: cgroup paths whose subtrees replay as one scope each
-    (`--domain`; trace files only)."""
+    dedup_scope: "memcg" or "global" (`--dedup-scope`); domains: cgroup
+    paths whose subtrees replay as one scope each (`--domain`; trace files
+    only).  global_scope=True is dedup_scope="global"'s name in 0.1."""
+    global_scope = _global(dedup_scope, global_scope)
     doms = [] if domains is None else ([domains] if isinstance(domains, str) else list(domains))
     if isinstance(trace, pd.DataFrame):
         if doms:
@@ -93,9 +108,11 @@ def report(trace, top=10, global_scope=False, domains=None):
                                           [str(d) for d in doms]))
 
 
-def timeline(trace, points=200, global_scope=False):
+def timeline(trace, points=200, dedup_scope="memcg", global_scope=None):
     """Dedup over time: the shadow index sampled at about `points` moments
-    (DataFrame: ts_ns, events, logical_pages, distinct, saved_bytes, dedup_ratio)."""
+    (DataFrame: ts_ns, events, logical_pages, distinct, saved_bytes, dedup_ratio),
+    in dedup_scope "memcg" or "global" (global_scope=True: its name in 0.1)."""
+    global_scope = _global(dedup_scope, global_scope)
     df = trace if isinstance(trace, pd.DataFrame) else read_trace(trace)
     every = max(1, len(df) // max(1, points))
     return pd.DataFrame(_zdedup.timeline(_columns(df), every, global_scope))

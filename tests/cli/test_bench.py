@@ -25,7 +25,8 @@ README_BLOCKS = {"kernel-bench-release": "2026-11-22-kernel-release-run4.json",
                  "kernel-limits": "2026-11-22-kernel-limits.json",
                  "probe-bench": "2026-12-01-probe-stock-7.2.json",
                  "kernel-bench-release-7.2": "2026-12-02-kernel-release-7.2.json"}
-ANALYZER = ["2026-11-22-analyzer.json", "2026-12-01-analyzer.json"]
+ANALYZER = ["2026-11-22-analyzer.json", "2026-12-01-analyzer.json", "2026-12-02-analyzer.json",
+            "2026-12-02-analyzer-run1.json", "2026-12-02-analyzer-run2.json"]
 KERNEL_TABLES = ["2026-11-22-kernel.json", "2026-11-22-kernel-run2.json", "2026-11-22-kernel-release.json",
                  "2026-11-22-kernel-release-1round.json", "2026-11-22-kernel-release-run2.json",
                  "2026-11-22-kernel-release-run3.json", "2026-11-22-kernel-release-run4.json",
@@ -107,8 +108,8 @@ def test_render_reproduces_the_readme_block(marker):
 
 def test_render_takes_several_files_and_refuses_other_ones():
     got = rendered(*(RESULTS / n for n in ANALYZER + ["2026-11-22-kernel-limits.json"]))
-    assert list(got) == [(ANALYZER[0], "analyzer"), (ANALYZER[1], "analyzer"),
-                         ("2026-11-22-kernel-limits.json", "kernel-limits")]
+    assert list(got) == [(n, "analyzer") for n in ANALYZER] + [
+        ("2026-11-22-kernel-limits.json", "kernel-limits")]
     # Files bench/run did not write: a hand-made comparison and bench/uml-store's records.
     for name in ("2026-12-01-analyzer-trace-v2.json", "2026-12-01-uml-store-7.2.json"):
         p = bench_run("--render", RESULTS / name, check=1)

@@ -187,7 +187,7 @@ def test_report_known_mix(tmp_path, zdedup, synth, pages, distinct, scopes, free
     t = tmp_path / "t.zdt"
     synth(t, "--pages", pages, "--distinct", distinct, "--scopes", scopes, "--free", free)
     for global_scope in (False, True):
-        args = ["report", "--json", t] + (["--global"] if global_scope else [])
+        args = ["report", "--json", t, "--dedup-scope", "global" if global_scope else "memcg"]
         out = json.loads(zdedup(*args, check=0).stdout)
         exp = expected_mix(pages, distinct, scopes, free, global_scope=global_scope)
         for k, v in exp.items():
@@ -345,3 +345,38 @@ def test_validate_bad_trace_path(zdedup):
     assert p.returncode == 2, p.stderr
     assert "cannot open trace" in p.stderr
     assert p.stderr.count("\n") == 1
+
+
+def test_dedup_scope_is_one_name_with_the_old_one_kept(tmp_path, zdedup, synth):
+    """--dedup-scope memcg|global, the kernel's zswap.dedup_scope, picks the
+    replay's scope; --global, its 0.1 name, means the same until 0.3 and the
+    JSON key scope_mode repeats dedup_scope until then."""
+    t = tmp_path / "t.zdt"
+    # 2 scopes of 600 pages over 150 contents each, the same contents in both.
+    synth(t, "--pages", 600, "--distinct", 150, "--scopes", 2)
+    memcg = json.loads(zdedup("report", "--json", t).stdout)
+    explicit = json.loads(zdedup("report", "--json", "--dedup-scope", "memcg", t).stdout)
+    glob = json.loads(zdedup("report", "--json", "--dedup-scope", "global", t).stdout)
+    old = json.loads(zdedup("report", "--json", "--global", t).stdout)
+    assert memcg == explicit
+    assert (memcg["distinct"], glob["distinct"]) == (300, 150)
+    assert (memcg["dedup_scope"], glob["dedup_scope"]) == ("memcg", "global")
+    assert (memcg["scope_mode"], glob["scope_mode"]) == ("memcg", "global")
+    assert old == glob
+    both = zdedup("report", "--global", "--dedup-scope", "global", t)
+    assert both.returncode == 2
+    assert both.stderr.strip().splitlines() == [
+        "zdedup: --global is the old name of --dedup-scope: give one (see 'zdedup --help')"]
+    bad = zdedup("report", "--dedup-scope", "cgroup", t)
+    assert bad.returncode == 2 and "cgroup not in {memcg,global}" in bad.stderr
+    assert "--global" not in zdedup("report", "--help").stdout
+    assert "--dedup-scope" in zdedup("live", "--help").stdout
+
+
+def test_sample_every_is_the_old_name_of_sample(tmp_path, zdedup):
+    f = tmp_path / "f.bin"
+    f.write_bytes(bytes(4096) + b"x" * 4096)
+    both = zdedup("scan", "--sample", 2, "--sample-every", 2, f)
+    assert both.returncode == 2
+    assert both.stderr.strip().splitlines() == [
+        "zdedup: --sample-every is the old name of --sample: give one (see 'zdedup --help')"]

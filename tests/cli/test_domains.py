@@ -110,5 +110,7 @@ def test_report_domain_replays_the_subtree_in_one_scope(zdedup, synth, cgroups, 
     assert by_scope == {tid: (2000, 100), ids[2]: (1000, 100)}
     table = zdedup("report", trace, "--domain", cgroups["t"], check=0).stdout
     assert f"scope {tid} is the domain {cgroups['t']}" in table
-    r = zdedup("report", trace, "--domain", cgroups["t"], "--global")
-    assert r.returncode == 2
+    for scope in (["--dedup-scope", "global"], ["--global"]):
+        r = zdedup("report", trace, "--domain", cgroups["t"], *scope)
+        assert r.returncode == 2
+        assert "--domain needs --dedup-scope memcg" in r.stderr

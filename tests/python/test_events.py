@@ -10,6 +10,7 @@ import sys
 import tracemalloc
 
 import numpy as np
+import pytest
 
 import zdedup
 from conftest import BUILD, REPO
@@ -126,8 +127,13 @@ def test_report_of_a_frame_is_the_report_of_its_trace(tmp_path):
     got = zdedup.report(df.iloc[1::2])
     assert got == without_traces(cli_report(half))
     assert (got["logical_pages"], got["distinct"], got["events"]["loads"]) == (2, 2, 0)
-    assert zdedup.report(df.iloc[1::2], global_scope=True) == without_traces(
-        cli_report(half, "--global"))
+    glob = without_traces(cli_report(half, "--dedup-scope", "global"))
+    assert zdedup.report(df.iloc[1::2], dedup_scope="global") == glob
+    # global_scope=True, the 0.1 name, until 0.3.
+    assert zdedup.report(df.iloc[1::2], global_scope=True) == glob
+    with pytest.raises(zdedup.Error) as e:
+        zdedup.report(df, dedup_scope="cgroup")
+    assert e.value.exit_code == 2
 
 
 def test_report_of_a_synth_frame_equals_the_cli(tmp_path):

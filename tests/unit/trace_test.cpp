@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include <zstd.h>
 
@@ -278,4 +280,65 @@ TEST(Trace, WriterRefusesVersionsNoReaderReads) {
   TempFile t;
   EXPECT_THROW(TraceWriter(t.path(), 10, 3, 0), Error);
   EXPECT_THROW(TraceWriter(t.path(), 10, 3, kTraceVersion + 1), Error);
+}
+
+// replay_trace decodes frames on a thread of its own, ahead of the caller:
+// the caller still gets every frame once, in file order, with progress after
+// each, also when it is much slower than the reader (the reader waits).
+TEST(Trace, ReplayHandsFramesInFileOrderWhileReadingAhead) {
+  TempFile t;
+  write_sample(t.path());
+  const std::vector<Event> want = read_trace(t.path());
+  ASSERT_EQ(want.size(), 1000u);
+  std::vector<Event> got;
+  std::vector<std::uint64_t> progress;
+  const TraceInfo info = replay_trace(
+      t.path(),
+      [&](const Event* e, std::size_t n) {
+        if (got.size() < 300) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        got.insert(got.end(), e, e + n);
+      },
+      [&](std::uint64_t n) { progress.push_back(n); });
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) ASSERT_TRUE(same(got[i], want[i])) << i;
+  std::vector<std::uint64_t> every_frame;
+  for (std::uint64_t n = 100; n <= 1000; n += 100) every_frame.push_back(n);
+  EXPECT_EQ(progress, every_frame);
+  EXPECT_EQ(info.events, 1000u);
+  EXPECT_FALSE(info.damage);
+}
+
+// An error in the caller's apply ends the replay there: it propagates, the
+// reader thread is stopped and joined, and no frame is applied after it.
+TEST(Trace, ReplayStopsAtAnErrorOfTheCaller) {
+  TempFile t;
+  write_sample(t.path());
+  std::size_t frames = 0;
+  try {
+    replay_trace(t.path(), [&](const Event*, std::size_t) {
+      if (++frames == 3) throw Error(Exit::bad_input, "third frame");
+    });
+    FAIL() << "the error was swallowed";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "third frame");
+  }
+  EXPECT_EQ(frames, 3u);
+}
+
+// Damage part-way: the frames before it are replayed, the damage is in the
+// info the replay returns (read once the reader thread has finished).
+TEST(Trace, ReplayOfADamagedTraceReturnsItsDamage) {
+  TempFile t;
+  write_sample(t.path());
+  auto bytes = slurp(t.path());
+  bytes.resize(bytes.size() * 6 / 10);
+  spit(t.path(), bytes);
+  std::size_t events = 0;
+  const TraceInfo info =
+      replay_trace(t.path(), [&](const Event*, std::size_t n) { events += n; });
+  ASSERT_TRUE(info.damage);
+  EXPECT_EQ(events, info.events);
+  EXPECT_EQ(events % 100, 0u);  // whole frames
+  EXPECT_GT(events, 0u);
+  EXPECT_LT(events, 1000u);
 }
