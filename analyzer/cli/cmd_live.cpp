@@ -123,7 +123,6 @@ Action add_live(CLI::App& app) {
       "  zdedup live 5 --domain tenant.slice   # the figures if tenant.slice were a dedup domain");
   return [o]() {
     check_domains_scope(o->domains, o->global);
-    check_domains_scope(o->domains, o->global);
     LiveOptions lo;
     lo.probe = probe_options(o->probe);
     lo.probe.sample_every = o->sample;

@@ -55,8 +55,8 @@ TraceInfo replay_trace(TraceReader& reader,
   {
     // zstd and the column transpose of the next frames, on the reader's
     // thread, overlap the replay of this one: they are a third of a
-    // report's CPU time.  Up to three frames wait, so a frame slower to
-    // decode than the ones around it does not stall the replay.
+    // report's CPU time.  Two frames can wait beside the one replayed, so
+    // a frame slower to decode than the ones around it does not stall it.
     ReadAhead<std::vector<Event>, 3> frames(
         [&](std::vector<Event>& f) { return reader.next(f) ? Fill::more : Fill::none; });
     std::uint64_t n = 0;

@@ -43,7 +43,7 @@ LiveResult run_live(const LiveOptions& o) {
   using clock = std::chrono::steady_clock;
   Probe probe(o.probe);
   // With validation the events go into both scopes (ValidationIndexes), the
-  // figures shown come from the one --global chose.
+  // figures shown come from the one --dedup-scope chose.
   // With --domain, the figures come from an index of their own, fed the
   // events in their domains' scopes.
   const DomainScopes domains = find_domains(o.domains);

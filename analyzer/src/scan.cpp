@@ -24,7 +24,8 @@ namespace zdedup {
 namespace {
 
 constexpr std::size_t kChunkPages = 256;  // 1 MiB reads
-// A file is read 64 KiB at a time, four blocks ahead: the ring (256 KiB)
+// A file is read 64 KiB at a time in a ring of four blocks (the one hashed and
+// up to three ahead): the ring (256 KiB)
 // stays in the reader core's L2, so read()'s copy out of the page cache
 // writes to cache, not memory.  With two 1 MiB blocks the copy was 60 % of a
 // scan's samples on a host with 1 MiB of L2 per core and the scan 2.7x

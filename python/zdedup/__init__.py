@@ -76,26 +76,32 @@ def _columns(df):
     return cols
 
 
-def _global(dedup_scope, global_scope):
-    """Whether a replay shares across cgroups: dedup_scope "memcg" or
-    "global" (`--dedup-scope`, zswap.dedup_scope); global_scope=True is its
-    name in 0.1, kept until 0.3."""
-    if dedup_scope not in ("memcg", "global"):
-        err = Error(f"dedup_scope must be 'memcg' or 'global', not {dedup_scope!r}")
+def _global(dedup_scope, global_scope, domains=()):
+    """Whether a replay shares across cgroups: dedup_scope "memcg" (the
+    default) or "global" (`--dedup-scope`, zswap.dedup_scope); global_scope
+    is its name in 0.1, kept (also as the third positional) until 0.3."""
+    def refuse(why):
+        err = Error(why)
         err.exit_code = 2
         raise err
-    if global_scope is not None:
-        return bool(global_scope)
-    return dedup_scope == "global"
+    if dedup_scope is not None and global_scope is not None:
+        refuse("global_scope is the old name of dedup_scope: give one")
+    if dedup_scope not in (None, "memcg", "global"):
+        refuse(f"dedup_scope must be 'memcg' or 'global', not {dedup_scope!r}")
+    glob = dedup_scope == "global" if dedup_scope is not None else bool(global_scope)
+    if glob and domains:
+        refuse("domains need dedup_scope='memcg': in global scope everyone shares, "
+               "so a domain changes nothing")
+    return glob
 
 
-def report(trace, top=10, dedup_scope="memcg", domains=None, global_scope=None):
+def report(trace, top=10, global_scope=None, domains=None, *, dedup_scope=None):
     """The figures of `zdedup report --json` for a trace path, a list of
     paths, or a DataFrame from read_trace (dict with the same keys);
-    dedup_scope: "memcg" or "global" (`--dedup-scope`); domains: cgroup
-    paths whose subtrees replay as one scope each (`--domain`; trace files
-    only).  global_scope=True is dedup_scope="global"'s name in 0.1."""
-    global_scope = _global(dedup_scope, global_scope)
+    dedup_scope: "memcg" (default) or "global" (`--dedup-scope`); domains:
+    cgroup paths whose subtrees replay as one scope each (`--domain`; trace
+    files only).  global_scope=True is dedup_scope="global"'s name in 0.1."""
+    global_scope = _global(dedup_scope, global_scope, domains)
     doms = [] if domains is None else ([domains] if isinstance(domains, str) else list(domains))
     if isinstance(trace, pd.DataFrame):
         if doms:
@@ -108,7 +114,7 @@ def report(trace, top=10, dedup_scope="memcg", domains=None, global_scope=None):
                                           [str(d) for d in doms]))
 
 
-def timeline(trace, points=200, dedup_scope="memcg", global_scope=None):
+def timeline(trace, points=200, global_scope=None, *, dedup_scope=None):
     """Dedup over time: the shadow index sampled at about `points` moments
     (DataFrame: ts_ns, events, logical_pages, distinct, saved_bytes, dedup_ratio),
     in dedup_scope "memcg" or "global" (global_scope=True: its name in 0.1)."""

@@ -131,9 +131,13 @@ def test_report_of_a_frame_is_the_report_of_its_trace(tmp_path):
     assert zdedup.report(df.iloc[1::2], dedup_scope="global") == glob
     # global_scope=True, the 0.1 name, until 0.3.
     assert zdedup.report(df.iloc[1::2], global_scope=True) == glob
-    with pytest.raises(zdedup.Error) as e:
-        zdedup.report(df, dedup_scope="cgroup")
-    assert e.value.exit_code == 2
+    # ... also as the third positional, as in 0.1.
+    assert zdedup.report(df.iloc[1::2], 10, True) == glob
+    for bad in ({"dedup_scope": "cgroup"}, {"dedup_scope": "global", "global_scope": False},
+                {"dedup_scope": "global", "domains": ["/"]}):
+        with pytest.raises(zdedup.Error) as e:
+            zdedup.report(t, **bad)
+        assert e.value.exit_code == 2, bad
 
 
 def test_report_of_a_synth_frame_equals_the_cli(tmp_path):

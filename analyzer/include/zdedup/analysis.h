@@ -68,8 +68,9 @@ struct AnalyzeOptions {
 // frame by frame and hands each frame's events to @apply in order, salvaging up
 // to any damage (see the returned info.damage); @progress, when set, gets the
 // events replayed so far after each frame.  The frames are read and decoded
-// on a thread of its own, up to three ahead; @apply and @progress run on the
-// caller's thread, and an error of either ends the replay there.
+// on a thread of its own, up to two beyond the one being replayed; @apply and
+// @progress run on the caller's thread, and an error of either ends the
+// replay there.
 TraceInfo replay_trace(const std::string& path,
                        const std::function<void(const Event* events, std::size_t n)>& apply,
                        const std::function<void(std::uint64_t events)>& progress = {});

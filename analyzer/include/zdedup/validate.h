@@ -80,7 +80,7 @@ Validation validate(const ShadowIndex& shadow, std::uint64_t drops, const Kernel
 
 // The scope rule of validation, owned here for `validate` and `live
 // --validate` alike: the shadow index is compared in the kernel's
-// zswap.dedup_scope as read when the validation runs; --global only chooses
+// zswap.dedup_scope as read when the validation runs; --dedup-scope only chooses
 // the scope of the figures shown.  (A shadow index in another scope than the
 // kernel's would differ from it by construction, not by a kernel bug.)
 // Dedup domains and "off" cgroups (memory.zswap.dedup) are read when the
