@@ -24,12 +24,12 @@ namespace zdedup {
 namespace {
 
 constexpr std::size_t kChunkPages = 256;  // 1 MiB reads
-// A file is read 64 KiB at a time in a ring of four blocks (the one hashed and
-// up to three ahead): the ring (256 KiB)
-// stays in the reader core's L2, so read()'s copy out of the page cache
-// writes to cache, not memory.  With two 1 MiB blocks the copy was 60 % of a
-// scan's samples on a host with 1 MiB of L2 per core and the scan 2.7x
-// xxhsum's time; 1.1-1.6x with these (bench/README.md, 2026-12-02).
+// A file is read 64 KiB at a time in a ring of four blocks (the one hashed
+// and up to three ahead): the ring (256 KiB) stays in the reader core's L2,
+// so read()'s copy out of the page cache writes to cache, not memory.  With
+// two 1 MiB blocks the copy was 60 % of a scan's samples on a host with 1 MiB
+// of L2 per core and the scan 2.7x xxhsum's time; 1.07x and 1.15x in two
+// bench runs with these (bench/README.md, 2026-12-02).
 constexpr std::size_t kReadBlockPages = 16;
 constexpr std::size_t kReadBlocks = 4;
 
@@ -40,8 +40,8 @@ std::uint64_t now_ns() {
 }
 
 // A block of a file as read ahead (read_ahead.h), so that copying the next
-// block out of the page cache overlaps hashing this one: the copy is about a
-// third of the time of a file scan (bench/README.md).  Every block is full
+// block out of the page cache overlaps hashing this one (the copy is a third
+// to more than half of a file scan's time, bench/README.md).  Every block is full
 // but the last, which ends at end of file or at a read error, with the bytes
 // read before the error.
 struct FileBlock {
